@@ -1,0 +1,3 @@
+module github.com/svcdns/svcdns
+
+go 1.26

@@ -1,0 +1,372 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// parseXML reads IANA's XML form: <registry> with <record>s (child order
+// varies; descriptions and notes hold mixed content) and a <people> list
+// that resolves person xrefs.
+func parseXML(r *Registry, data []byte) ([]Diagnostic, error) {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	d.Strict = true
+	var diags []Diagnostic
+	sawRegistry := false
+	var assignees, contacts [][]string // person ids, resolved after <people>
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			line, col := d.InputPos()
+			diags = append(diags, Diagnostic{Line: line, Column: col, Severity: Error, Msg: xmlErrMsg(err)})
+			break
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch se.Name.Local {
+		case "registry":
+			if sawRegistry {
+				// Nested registries hold other tables; stay in the top one.
+				if err := d.Skip(); err != nil {
+					return diags, xmlFatal(d, err)
+				}
+				continue
+			}
+			sawRegistry = true
+		case "title":
+			if r.Title == "" {
+				t, err := mixedText(d)
+				if err != nil {
+					return diags, xmlFatal(d, err)
+				}
+				r.Title = t
+			} else if err := d.Skip(); err != nil {
+				return diags, xmlFatal(d, err)
+			}
+		case "updated":
+			t, err := mixedText(d)
+			if err != nil {
+				return diags, xmlFatal(d, err)
+			}
+			line, _ := d.InputPos()
+			if r.Updated, err = ParseDate(t); err != nil {
+				diags = append(diags, Diagnostic{Line: line, Severity: Error, Msg: "registry <updated>: " + err.Error()})
+			}
+		case "record":
+			line, _ := d.InputPos()
+			rec, a, c, diag, err := xmlRecord(d, se, line)
+			if err != nil {
+				diags = append(diags, Diagnostic{Line: line, Severity: Error, Msg: xmlErrMsg(err)})
+				return diags, nil
+			}
+			if diag != nil {
+				diags = append(diags, *diag)
+				continue
+			}
+			r.Records = append(r.Records, rec)
+			assignees = append(assignees, a)
+			contacts = append(contacts, c)
+		case "people":
+			people, err := xmlPeople(d)
+			if err != nil {
+				line, col := d.InputPos()
+				diags = append(diags, Diagnostic{Line: line, Column: col, Severity: Error, Msg: xmlErrMsg(err)})
+				return diags, nil
+			}
+			r.People = people
+		case "note", "expert", "xref", "category":
+			if err := d.Skip(); err != nil {
+				return diags, xmlFatal(d, err)
+			}
+		}
+	}
+	if !sawRegistry {
+		return diags, fmt.Errorf("%w: no <registry> element", ErrNotRegistry)
+	}
+	for i := range r.Records {
+		r.Records[i].Assignee = r.resolveParties(assignees[i])
+		r.Records[i].Contact = r.resolveParties(contacts[i])
+	}
+	return diags, nil
+}
+
+func xmlErrMsg(err error) string {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return "XML syntax: " + se.Msg
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "XML ends in the middle of an element (truncated file?)"
+	}
+	return err.Error()
+}
+
+func xmlFatal(d *xml.Decoder, err error) error {
+	line, col := d.InputPos()
+	return fmt.Errorf("%w: line %d, column %d: %s", ErrMalformed, line, col, xmlErrMsg(err))
+}
+
+func (r *Registry) resolveParties(ids []string) []Party {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]Party, len(ids))
+	for i, id := range ids {
+		if p, ok := r.People[id]; ok {
+			out[i] = p
+		} else {
+			out[i] = Party{ID: id}
+		}
+	}
+	return out
+}
+
+// xmlRecord reads one <record>. Person xrefs inside <assignee> are the
+// assignee; person xrefs directly in the record are the contact, and also
+// the assignee when the record has no <assignee> (as IANA's CSV export
+// renders them).
+func xmlRecord(d *xml.Decoder, start xml.StartElement, line int) (rec Record, assignee, contact []string, diag *Diagnostic, err error) {
+	rec.Line = line
+	var port, proto, reg, mod string
+	hasAssignee := false
+	for _, a := range start.Attr {
+		switch a.Name.Local {
+		case "date":
+			reg = a.Value
+		case "updated":
+			mod = a.Value
+		}
+	}
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return rec, nil, nil, nil, err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			if !hasAssignee {
+				assignee = contact
+			}
+			if dg, ok := setCommon(&rec, port, proto, reg, mod, nil); !ok {
+				return rec, nil, nil, &dg, nil
+			}
+			return rec, assignee, contact, nil, nil
+		case xml.StartElement:
+			var s string
+			switch t.Name.Local {
+			case "xref":
+				typ, data := xrefAttrs(t)
+				text, err := mixedText(d)
+				if err != nil {
+					return rec, nil, nil, nil, err
+				}
+				if typ == "person" {
+					contact = append(contact, data)
+				} else {
+					rec.References = append(rec.References, xrefLabel(typ, data, text))
+				}
+				continue
+			case "assignee":
+				hasAssignee = true
+				ids, err := xmlPersonRefs(d)
+				if err != nil {
+					return rec, nil, nil, nil, err
+				}
+				assignee = append(assignee, ids...)
+				continue
+			case "contact":
+				ids, err := xmlPersonRefs(d)
+				if err != nil {
+					return rec, nil, nil, nil, err
+				}
+				contact = append(contact, ids...)
+				continue
+			}
+			if s, err = mixedText(d); err != nil {
+				return rec, nil, nil, nil, err
+			}
+			switch t.Name.Local {
+			case "name":
+				rec.Name = strings.TrimSpace(s)
+			case "protocol":
+				proto = s
+			case "number":
+				port = s
+			case "description":
+				rec.Description = strings.TrimSpace(s)
+			case "note":
+				rec.Notes = joinNonEmpty(rec.Notes, strings.TrimSpace(s))
+			case "sc":
+				rec.ServiceCode = strings.TrimSpace(s)
+			case "unauthorized":
+				rec.Unauthorized = strings.TrimSpace(s)
+			case "date":
+				reg = s
+			case "updated":
+				mod = s
+			}
+		}
+	}
+}
+
+func joinNonEmpty(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "\n" + b
+}
+
+func xrefAttrs(t xml.StartElement) (typ, data string) {
+	for _, a := range t.Attr {
+		switch a.Name.Local {
+		case "type":
+			typ = a.Value
+		case "data":
+			data = a.Value
+		}
+	}
+	return typ, data
+}
+
+// xrefLabel renders a non-person xref the way IANA's text forms do: its
+// text where it has one ("RFC8765, Section 6.1", "TR-352"), else its data,
+// with rfc6335 written RFC6335.
+func xrefLabel(typ, data, text string) string {
+	if text = strings.TrimSpace(text); text != "" {
+		return text
+	}
+	if typ == "rfc" && len(data) > 3 {
+		return strings.ToUpper(data[:3]) + data[3:]
+	}
+	return data
+}
+
+// xmlPersonRefs reads the person xrefs inside <assignee> or <contact>.
+func xmlPersonRefs(d *xml.Decoder) ([]string, error) {
+	var ids []string
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return ids, nil
+		case xml.StartElement:
+			_, data := xrefAttrs(t)
+			if data != "" {
+				ids = append(ids, data)
+			}
+			if err := d.Skip(); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// mixedText returns the text of the element just opened: character data
+// as is, <br/> as a line break, each <paragraph> on its own line, and
+// inline xrefs as "[label]". It consumes the end element.
+func mixedText(d *xml.Decoder) (string, error) {
+	var b strings.Builder
+	depth := 1
+	for depth > 0 {
+		tok, err := d.Token()
+		if err != nil {
+			return "", err
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			b.Write(t)
+		case xml.StartElement:
+			switch t.Name.Local {
+			case "br":
+				b.WriteByte('\n')
+			case "paragraph":
+				if b.Len() > 0 {
+					b.WriteByte('\n')
+				}
+			case "xref":
+				typ, data := xrefAttrs(t)
+				text, err := mixedText(d)
+				if err != nil {
+					return "", err
+				}
+				b.WriteString("[" + xrefLabel(typ, data, text) + "]")
+				continue
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return b.String(), nil
+}
+
+// xmlPeople reads <people>: <person id="..."><name/><org/><uri/></person>.
+func xmlPeople(d *xml.Decoder) (map[string]Party, error) {
+	people := make(map[string]Party, 4096)
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return people, nil
+		case xml.StartElement:
+			if t.Name.Local != "person" {
+				if err := d.Skip(); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			var p Party
+			for _, a := range t.Attr {
+				if a.Name.Local == "id" {
+					p.ID = a.Value
+				}
+			}
+			if err := xmlPerson(d, &p); err != nil {
+				return nil, err
+			}
+			people[p.ID] = p
+		}
+	}
+}
+
+func xmlPerson(d *xml.Decoder, p *Party) error {
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			return nil
+		case xml.StartElement:
+			s, err := mixedText(d)
+			if err != nil {
+				return err
+			}
+			s = strings.TrimSpace(s)
+			switch t.Name.Local {
+			case "name":
+				p.Name = s
+			case "org":
+				p.Org = s
+			case "uri":
+				p.URI = s
+			}
+		}
+	}
+}
