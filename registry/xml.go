@@ -102,6 +102,9 @@ func parseXML(r *Registry, data []byte) ([]Diagnostic, error) {
 func xmlErrMsg(err error) string {
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
+		if se.Msg == "unexpected EOF" {
+			return "XML ends in the middle of an element (truncated file?)"
+		}
 		return "XML syntax: " + se.Msg
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
