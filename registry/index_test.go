@@ -32,7 +32,7 @@ func TestByPortExcerpt(t *testing.T) {
 		{6088, registry.UDP, []string{"assigned:doglms-notify"}},
 		{6301, registry.TCP, []string{"assigned:bmc-ctd-ldap", "alias:bmc_ctd_ldap"}},
 		{6400, registry.SCTP, []string{"assigned:boe-cms"}}, // row without protocol
-		{6111, registry.TCP, nil},                          // not in the excerpt
+		{6111, registry.TCP, nil},                           // not in the excerpt
 		{0, registry.TCP, nil},
 		{65535, registry.DCCP, nil},
 	}
