@@ -1,0 +1,202 @@
+package resolver
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+	"github.com/svcdns/svcdns/zone"
+)
+
+// DefaultUDPSize is the EDNS(0) UDP payload size advertised and honoured
+// by default: the DNS Flag Day 2020 value, which avoids IP fragmentation.
+const DefaultUDPSize = 1232
+
+// Handler answers DNS queries from the current zone snapshot. It is a
+// dns.Handler; the snapshot is swapped atomically with Swap and read
+// without locks.
+type Handler struct {
+	zone    atomic.Pointer[zone.Snapshot]
+	udpSize uint16
+	log     *slog.Logger
+}
+
+// NewHandler returns a handler serving snap. udpSize is the EDNS payload
+// size to advertise (0: DefaultUDPSize); log may be nil.
+func NewHandler(snap *zone.Snapshot, udpSize uint16, log *slog.Logger) *Handler {
+	if udpSize == 0 {
+		udpSize = DefaultUDPSize
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{udpSize: udpSize, log: log}
+	h.zone.Store(snap)
+	return h
+}
+
+// Swap replaces the zone served and returns the previous one.
+func (h *Handler) Swap(snap *zone.Snapshot) *zone.Snapshot { return h.zone.Swap(snap) }
+
+// Zone returns the snapshot being served.
+func (h *Handler) Zone() *zone.Snapshot { return h.zone.Load() }
+
+// ServeDNS implements dns.Handler.
+func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	tcp := isTCP(w)
+	resp := h.Respond(req, tcp)
+	if resp == nil {
+		return
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		h.log.Debug("write failed", "remote", w.RemoteAddr().String(), "err", err)
+	}
+}
+
+func isTCP(w dns.ResponseWriter) bool {
+	return w.LocalAddr() != nil && strings.HasPrefix(w.LocalAddr().Network(), "tcp")
+}
+
+// Respond computes the reply to req, already sized for the transport: over
+// UDP an answer too large for the client's payload size has its additional
+// section dropped, then is sent empty with TC=1 (RFC 2181 §9, RFC 7766).
+// It returns nil for a message that must not be answered (a response).
+func (h *Handler) Respond(req *dns.Msg, tcp bool) *dns.Msg {
+	if req.Response {
+		return nil // never answer a response: no reflection loops
+	}
+	resp := new(dns.Msg)
+	resp.Compress = true
+	resp.Id = req.Id
+	resp.Response = true
+	resp.Opcode = req.Opcode
+	resp.RecursionDesired = req.RecursionDesired
+	resp.CheckingDisabled = req.CheckingDisabled
+	resp.Question = req.Question // echoed as asked, case and all (0x20)
+
+	opt, ok := queryOPT(req)
+	if !ok {
+		return setRcode(resp, dns.RcodeFormatError)
+	}
+	size := uint16(dns.MinMsgSize)
+	if opt != nil {
+		size = max(min(opt.UDPSize(), h.udpSize), dns.MinMsgSize)
+		ro := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		ro.SetUDPSize(h.udpSize)
+		ro.SetDo(opt.Do())
+		resp.Extra = append(resp.Extra, ro)
+		// RFC 6891 §6.1.3: a version we do not implement gets BADVERS.
+		if opt.Version() != 0 {
+			return setRcode(resp, dns.RcodeBadVers)
+		}
+	}
+	if req.Opcode != dns.OpcodeQuery {
+		return setRcode(resp, dns.RcodeNotImplemented)
+	}
+	if len(req.Question) != 1 {
+		return setRcode(resp, dns.RcodeFormatError)
+	}
+	q := req.Question[0]
+	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
+		return setRcode(resp, dns.RcodeRefused)
+	}
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT:
+		return setRcode(resp, dns.RcodeRefused)
+	}
+
+	snap := h.zone.Load()
+	ans := snap.Lookup(q.Name, q.Qtype)
+	h.fill(resp, q, ans)
+	if !tcp {
+		fitUDP(resp, int(size))
+	}
+	return resp
+}
+
+// fill maps a lookup outcome onto the reply: the one place where outcomes
+// become rcodes and sections.
+func (h *Handler) fill(resp *dns.Msg, q dns.Question, ans zone.Answer) {
+	switch ans.Outcome {
+	case zone.NotAuth:
+		setRcode(resp, dns.RcodeRefused)
+		return
+	case zone.NameError:
+		resp.Rcode = dns.RcodeNameError
+	default:
+		resp.Rcode = dns.RcodeSuccess
+	}
+	resp.Authoritative = true
+	resp.Answer = ownedBy(ans.Answer, q.Name)
+	resp.Ns = ans.Authority
+	resp.Extra = append(ans.Additional[:len(ans.Additional):len(ans.Additional)], resp.Extra...)
+	if ans.Invalid != nil {
+		if opt := resp.IsEdns0(); opt != nil {
+			// RFC 8914: say why the name cannot exist.
+			opt.Option = append(opt.Option, &dns.EDNS0_EDE{
+				InfoCode:  dns.ExtendedErrorCodeOther,
+				ExtraText: fmt.Sprintf("RFC 6335 section 5.1: service name %q %s", ans.Invalid.Name, ans.Invalid.Rule),
+			})
+		}
+	}
+}
+
+// ownedBy returns the answer with the records owned by the query name
+// renamed to the name exactly as asked, so that the reply repeats the
+// client's spelling (0x20) and compresses onto the question.
+func ownedBy(rrs []dns.RR, qname string) []dns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		if rr.Header().Name != qname && strings.EqualFold(rr.Header().Name, qname) {
+			rr = dns.Copy(rr)
+			rr.Header().Name = qname
+		}
+		out[i] = rr
+	}
+	return out
+}
+
+// queryOPT returns the query's OPT record; ok is false when there is more
+// than one (RFC 6891 §6.1.1: FORMERR).
+func queryOPT(req *dns.Msg) (opt *dns.OPT, ok bool) {
+	for _, rr := range req.Extra {
+		if o, isOPT := rr.(*dns.OPT); isOPT {
+			if opt != nil {
+				return nil, false
+			}
+			opt = o
+		}
+	}
+	return opt, true
+}
+
+// setRcode sets an error rcode; miekg/dns puts the upper bits of an
+// extended rcode (BADVERS) into the OPT when packing.
+func setRcode(resp *dns.Msg, rcode int) *dns.Msg {
+	resp.Rcode = rcode
+	return resp
+}
+
+// fitUDP makes resp fit size bytes: first without the additional records
+// (other than OPT), then as an empty, truncated reply that tells the
+// client to retry over TCP.
+func fitUDP(resp *dns.Msg, size int) {
+	if resp.Len() <= size {
+		return
+	}
+	opt := resp.IsEdns0()
+	resp.Extra = nil
+	if opt != nil {
+		resp.Extra = []dns.RR{opt}
+	}
+	if resp.Len() <= size {
+		return
+	}
+	resp.Truncated = true
+	resp.Answer, resp.Ns = nil, nil
+}

@@ -1,0 +1,126 @@
+package zone
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+	"github.com/svcdns/svcdns/registry"
+)
+
+// dynamicLo starts the Dynamic and/or Private Ports (RFC 6335 §6).
+const dynamicLo = 49152
+
+// parsePortName reads _PORT._PROTO.ORIGIN (the TLSA/SVCB port prefix
+// form, RFC 6698 §3); ok is false for any other shape, or a port written
+// with leading zeros or above 65535.
+func (s *Snapshot) parsePortName(name string) (port uint16, proto registry.Protocol, ok bool) {
+	rest, found := strings.CutSuffix(name, "."+s.origin)
+	if !found {
+		return 0, 0, false
+	}
+	pl, pr := splitFirst(rest)
+	if len(pl) < 2 || len(pl) > 6 || pl[0] != '_' || strings.Contains(pr, ".") {
+		return 0, 0, false
+	}
+	digits := pl[1:]
+	if digits[0] == '0' && len(digits) > 1 {
+		return 0, 0, false
+	}
+	n := 0
+	for i := 0; i < len(digits); i++ {
+		if !isDigit(digits[i]) {
+			return 0, 0, false
+		}
+		n = n*10 + int(digits[i]-'0')
+	}
+	if n > 65535 {
+		return 0, 0, false
+	}
+	proto, ok = protoFromLabel(pr)
+	return uint16(n), proto, ok
+}
+
+// portNode synthesizes the records of _PORT._PROTO.ORIGIN: a PTR to every
+// service name served for that port, and a TXT with the port's status and
+// the registry's facts about it. Every port of every protocol has one, so
+// they are made on demand rather than stored 262,144 times.
+func (s *Snapshot) portNode(name string, port uint16, proto registry.Protocol) *node {
+	n := &node{}
+	ttl := s.opts.TTL.PTR
+	var ptrs []dns.RR
+	var names []string
+	status := registry.Unassigned
+	if port >= dynamicLo {
+		status = statusDynamic
+	}
+	var facts []*registry.Record
+	for _, i := range s.reg.ByPort(port, proto) {
+		r := s.reg.Record(i)
+		switch {
+		case r.Name != "":
+			status = registry.Assigned
+			names = append(names, r.Name)
+			if r.Proto == registry.ProtoNone {
+				continue // no _PROTO label serves it
+			}
+			owner, err := ServiceOwner(r.Name, proto, s.origin)
+			if err != nil || (s.nodes[owner] == nil) {
+				continue
+			}
+			if !containsPTR(ptrs, owner) {
+				ptrs = append(ptrs, &dns.PTR{Hdr: hdr(name, dns.TypePTR, ttl), Ptr: owner})
+			}
+		case r.Status == registry.Reserved:
+			if status != registry.Assigned {
+				status = registry.Reserved
+			}
+			facts = append(facts, r)
+		default:
+			facts = append(facts, r)
+		}
+	}
+	if len(ptrs) > 0 {
+		n.sets = append(n.sets, rrset{typ: dns.TypePTR, rrs: ptrs})
+	}
+	b := newTXT()
+	b.add(keyPort, strconv.Itoa(int(port)))
+	b.add(keyProto, proto.String())
+	if status == statusDynamic {
+		b.add(keyStatus, "dynamic")
+	} else {
+		b.add(keyStatus, status.String())
+	}
+	b.add(keyNames, strings.Join(names, ", "))
+	if len(facts) > 0 {
+		b.add(keyDescription, joinRecs(facts, func(r *registry.Record) string { return r.Description }))
+		b.add(keyModified, joinRecs(facts, func(r *registry.Record) string { return r.Modified.String() }))
+		b.add(keyReference, joinRecs(facts, func(r *registry.Record) string { return strings.Join(r.References, ", ") }))
+		b.add(keyUnauthorized, joinRecs(facts, func(r *registry.Record) string { return r.Unauthorized }))
+		b.add(keyNotes, joinRecs(facts, func(r *registry.Record) string { return r.Notes }))
+	}
+	n.sets = append(n.sets, rrset{typ: dns.TypeTXT, rrs: []dns.RR{
+		&dns.TXT{Hdr: hdr(name, dns.TypeTXT, s.opts.TTL.TXT), Txt: b.strs}}})
+	return n
+}
+
+// statusDynamic is the port status of the Dynamic and/or Private range;
+// it is not a registry row status.
+const statusDynamic registry.Status = 255
+
+func containsPTR(rrs []dns.RR, target string) bool {
+	for _, rr := range rrs {
+		if rr.(*dns.PTR).Ptr == target {
+			return true
+		}
+	}
+	return false
+}
+
+func joinRecs(recs []*registry.Record, f func(*registry.Record) string) string {
+	vals := make([]string, len(recs))
+	for i, r := range recs {
+		vals[i] = f(r)
+	}
+	return joinUnique(vals, "; ")
+}
