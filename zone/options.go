@@ -28,7 +28,7 @@ type TTLs struct {
 
 // SOA holds the apex SOA fields other than the serial, which is derived.
 type SOA struct {
-	MName, RName                     string
+	MName, RName                    string
 	Refresh, Retry, Expire, Minimum uint32
 }
 
