@@ -55,8 +55,10 @@ func (s *Snapshot) portNode(name string, port uint16, proto registry.Protocol) *
 		status = statusDynamic
 	}
 	var facts []*registry.Record
+	var unauth []string // reported on any row of the port, assigned or not
 	for _, i := range s.reg.ByPort(port, proto) {
 		r := s.reg.Record(i)
+		unauth = append(unauth, r.Unauthorized)
 		switch {
 		case r.Name != "":
 			status = registry.Assigned
@@ -96,9 +98,9 @@ func (s *Snapshot) portNode(name string, port uint16, proto registry.Protocol) *
 		b.add(keyDescription, joinRecs(facts, func(r *registry.Record) string { return r.Description }))
 		b.add(keyModified, joinRecs(facts, func(r *registry.Record) string { return r.Modified.String() }))
 		b.add(keyReference, joinRecs(facts, func(r *registry.Record) string { return strings.Join(r.References, ", ") }))
-		b.add(keyUnauthorized, joinRecs(facts, func(r *registry.Record) string { return r.Unauthorized }))
 		b.add(keyNotes, joinRecs(facts, func(r *registry.Record) string { return r.Notes }))
 	}
+	b.add(keyUnauthorized, joinUnique(unauth, "; "))
 	n.sets = append(n.sets, rrset{typ: dns.TypeTXT, rrs: []dns.RR{
 		&dns.TXT{Hdr: hdr(name, dns.TypeTXT, s.opts.TTL.TXT), Txt: b.strs}}})
 	return n
