@@ -1,0 +1,183 @@
+package config
+
+// Config is the whole validated configuration. The mapstructure tags are the
+// keys of the file; environment variables and flags are derived from them.
+type Config struct {
+	// Listen holds "host:port" addresses served on both UDP and TCP. The host
+	// is an IP literal or empty (all addresses); port 0 picks a free port.
+	Listen []string `mapstructure:"listen"`
+	// Origin is the zone apex, lower-case and fully qualified.
+	Origin string `mapstructure:"origin"`
+	// Registry is the path of the IANA registry file; "" means the embedded
+	// default. A relative path is relative to the working directory.
+	Registry string `mapstructure:"registry"`
+	// TTL holds the TTL of each record type.
+	TTL TTLs `mapstructure:"ttl"`
+	// SOA holds the fields of the apex SOA record other than the serial.
+	SOA SOA `mapstructure:"soa"`
+	// NameServers are the apex NS records, with glue addresses for the ones
+	// inside the origin. Empty means one: ns1.<origin> at 127.0.0.1.
+	NameServers []Host `mapstructure:"name_servers"`
+	// Target is the SRV target of every service that has no entry in
+	// Services. Its default is svc.<origin> at 127.0.0.1.
+	Target Host `mapstructure:"target"`
+	// Services overrides the SRV targets of single services. The key is
+	// "name/proto" in lower case, e.g. "rets/tcp".
+	Services map[string][]ServiceTarget `mapstructure:"services"`
+	// EDNSBufferSize is the UDP payload size advertised in EDNS(0) OPT
+	// records, 512..4096; the default 1232 avoids IP fragmentation (DNS Flag
+	// Day 2020).
+	EDNSBufferSize uint16 `mapstructure:"edns_buffer_size"`
+	// MetricsListen is the "host:port" of the /metrics, /healthz and /readyz
+	// HTTP server; "" disables it.
+	MetricsListen string `mapstructure:"metrics_listen"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `mapstructure:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `mapstructure:"log_format"`
+	// QueryLog logs every query at info level when true.
+	QueryLog bool `mapstructure:"query_log"`
+	// Transfer controls zone transfers (AXFR/IXFR) and NOTIFY.
+	Transfer Transfer `mapstructure:"transfer"`
+}
+
+// TTLs are record TTLs in seconds. A field left 0 takes Default; Load and
+// Validate fill it in. Each is at most 2147483647 (RFC 2181 §8).
+type TTLs struct {
+	// Default is the TTL of every type whose own field is 0.
+	Default uint32 `mapstructure:"default"`
+	// SOA is the TTL of the SOA record itself (RFC 2308 §5 takes the
+	// negative-caching TTL from min(SOA TTL, SOA.Minimum)).
+	SOA uint32 `mapstructure:"soa"`
+	// NS is the TTL of the apex NS records.
+	NS uint32 `mapstructure:"ns"`
+	// Address is the TTL of A and AAAA records.
+	Address uint32 `mapstructure:"address"`
+	// SRV is the TTL of SRV records.
+	SRV uint32 `mapstructure:"srv"`
+	// TXT is the TTL of TXT records.
+	TXT uint32 `mapstructure:"txt"`
+	// PTR is the TTL of PTR records (DNS-SD browsing).
+	PTR uint32 `mapstructure:"ptr"`
+	// CNAME is the TTL of CNAME records (service aliases).
+	CNAME uint32 `mapstructure:"cname"`
+}
+
+// SOA holds the apex SOA fields (RFC 1035 §3.3.13); the serial comes from the
+// registry version, not from configuration.
+type SOA struct {
+	// MName is the primary name server; default the first NameServers name.
+	MName string `mapstructure:"mname"`
+	// RName is the responsible mailbox in domain-name form; default
+	// hostmaster.<origin>. "user@example.com" is accepted and stored as
+	// "user.example.com.".
+	RName string `mapstructure:"rname"`
+	// Refresh is the secondaries' refresh interval in seconds.
+	Refresh uint32 `mapstructure:"refresh"`
+	// Retry is the secondaries' retry interval in seconds.
+	Retry uint32 `mapstructure:"retry"`
+	// Expire is when secondaries stop answering without a refresh, in seconds.
+	Expire uint32 `mapstructure:"expire"`
+	// Minimum is the negative-caching TTL in seconds (RFC 2308 §4).
+	Minimum uint32 `mapstructure:"minimum"`
+}
+
+// Host is a name with optional addresses.
+type Host struct {
+	// Name is a fully qualified domain name; a missing trailing dot is added.
+	Name string `mapstructure:"name"`
+	// Addresses are IPv4/IPv6 literals served as A/AAAA records. They are
+	// only allowed when Name is inside the origin: the zone is not
+	// authoritative for other names.
+	Addresses []string `mapstructure:"addresses"`
+}
+
+// ServiceTarget is one SRV record of a service (RFC 2782).
+type ServiceTarget struct {
+	// Host is the SRV target; "." means the service is decidedly not
+	// available (RFC 2782).
+	Host string `mapstructure:"host"`
+	// Priority orders targets, lowest first.
+	Priority uint16 `mapstructure:"priority"`
+	// Weight spreads load among targets of equal priority.
+	Weight uint16 `mapstructure:"weight"`
+	// Port is the target port; 0 means the registry's port for the service.
+	Port uint16 `mapstructure:"port"`
+	// Addresses are optional glue A/AAAA records; only allowed when Host is
+	// inside the origin.
+	Addresses []string `mapstructure:"addresses"`
+}
+
+// Transfer controls outgoing zone transfers and NOTIFY.
+type Transfer struct {
+	// AllowNetworks are CIDR prefixes of clients allowed to transfer the zone.
+	AllowNetworks []string `mapstructure:"allow_networks"`
+	// TSIGKeys are the keys accepted on transfers (RFC 8945); when any is
+	// set the caller decides whether a signature is required.
+	TSIGKeys []TSIGKey `mapstructure:"tsig_keys"`
+	// Notify are "ip:port" addresses of secondaries sent NOTIFY (RFC 1996)
+	// when the zone changes; a bare IP gets port 53.
+	Notify []string `mapstructure:"notify"`
+}
+
+// TSIGKey is a shared secret for transaction signatures (RFC 8945).
+type TSIGKey struct {
+	// Name is the key name, a fully qualified domain name.
+	Name string `mapstructure:"name"`
+	// Algorithm is one of hmac-sha1, hmac-sha256 (default), hmac-sha384,
+	// hmac-sha512.
+	Algorithm string `mapstructure:"algorithm"`
+	// Secret is the standard base64 encoding of the key.
+	Secret string `mapstructure:"secret"`
+}
+
+// Defaults that do not depend on the origin.
+const (
+	defaultListen         = "127.0.0.1:1053"
+	defaultOrigin         = "ports.local."
+	defaultTTL            = 3600
+	defaultRefresh        = 3600
+	defaultRetry          = 600
+	defaultExpire         = 604800
+	defaultMinimum        = 300
+	defaultEDNSBufferSize = 1232
+	defaultMetricsListen  = "127.0.0.1:9153"
+	defaultLogLevel       = "info"
+	defaultLogFormat      = "text"
+	defaultGlue           = "127.0.0.1"
+	defaultTSIGAlgorithm  = "hmac-sha256"
+)
+
+var defaultAllowNetworks = []string{"127.0.0.0/8", "::1/128"}
+
+// Default returns the configuration used when nothing is configured; it
+// equals what Load("", nil, nil) returns.
+func Default() Config {
+	c := staticDefaults()
+	c.deriveDefaults(false)
+	if err := c.Validate(); err != nil {
+		panic("config: defaults do not validate: " + err.Error())
+	}
+	return c
+}
+
+// deriveDefaults fills the defaults that depend on the origin, so that moving
+// the origin moves them. Origin must already be canonical. targetAddrsSet
+// tells whether target.addresses was configured (even as an empty list).
+func (c *Config) deriveDefaults(targetAddrsSet bool) {
+	if len(c.NameServers) == 0 {
+		c.NameServers = []Host{{Name: "ns1." + c.Origin, Addresses: []string{defaultGlue}}}
+	}
+	if c.Target.Name == "" {
+		c.Target.Name = "svc." + c.Origin
+		if !targetAddrsSet {
+			c.Target.Addresses = []string{defaultGlue}
+		}
+	}
+	if c.SOA.MName == "" {
+		c.SOA.MName = c.NameServers[0].Name
+	}
+	if c.SOA.RName == "" {
+		c.SOA.RName = "hostmaster." + c.Origin
+	}
+}
