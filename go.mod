@@ -3,6 +3,7 @@ module github.com/svcdns/svcdns
 go 1.26
 
 require (
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/miekg/dns v1.1.73
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10

@@ -14,13 +14,20 @@ import (
 // by default: the DNS Flag Day 2020 value, which avoids IP fragmentation.
 const DefaultUDPSize = 1232
 
-// Handler answers DNS queries from the current zone snapshot. It is a
-// dns.Handler; the snapshot is swapped atomically with Swap and read
-// without locks.
+// Handler answers DNS queries from the current zone snapshot. The
+// snapshot and its reply cache are swapped together, atomically, by Swap;
+// the query path reads them without locks.
 type Handler struct {
-	zone    atomic.Pointer[zone.Snapshot]
-	udpSize uint16
-	log     *slog.Logger
+	state     atomic.Pointer[served]
+	udpSize   uint16
+	log       *slog.Logger
+	cacheSize atomic.Int64
+}
+
+// served is a snapshot with the cache of replies computed from it.
+type served struct {
+	snap  *zone.Snapshot
+	cache *replyCache // nil: no cache
 }
 
 // NewHandler returns a handler serving snap. udpSize is the EDNS payload
@@ -33,37 +40,44 @@ func NewHandler(snap *zone.Snapshot, udpSize uint16, log *slog.Logger) *Handler 
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{udpSize: udpSize, log: log}
-	h.zone.Store(snap)
+	h.cacheSize.Store(DefaultCacheSize)
+	h.state.Store(h.serve(snap))
 	return h
 }
 
-// Swap replaces the zone served and returns the previous one.
-func (h *Handler) Swap(snap *zone.Snapshot) *zone.Snapshot { return h.zone.Swap(snap) }
+func (h *Handler) serve(snap *zone.Snapshot) *served {
+	st := &served{snap: snap}
+	if n := h.cacheSize.Load(); n > 0 {
+		st.cache = newReplyCache(int(n))
+	}
+	return st
+}
+
+// SetCacheSize sets how many packed replies are kept per snapshot (0: no
+// cache, every reply is computed) and empties the cache.
+func (h *Handler) SetCacheSize(n int) {
+	h.cacheSize.Store(int64(n))
+	h.state.Store(h.serve(h.Zone()))
+}
+
+// Swap replaces the zone served, with an empty reply cache, and returns
+// the previous zone.
+func (h *Handler) Swap(snap *zone.Snapshot) *zone.Snapshot {
+	return h.state.Swap(h.serve(snap)).snap
+}
 
 // Zone returns the snapshot being served.
-func (h *Handler) Zone() *zone.Snapshot { return h.zone.Load() }
-
-// ServeDNS implements dns.Handler.
-func (h *Handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	tcp := isTCP(w)
-	resp := h.Respond(req, tcp)
-	if resp == nil {
-		return
-	}
-	if err := w.WriteMsg(resp); err != nil {
-		h.log.Debug("write failed", "remote", w.RemoteAddr().String(), "err", err)
-	}
-}
-
-func isTCP(w dns.ResponseWriter) bool {
-	return w.LocalAddr() != nil && strings.HasPrefix(w.LocalAddr().Network(), "tcp")
-}
+func (h *Handler) Zone() *zone.Snapshot { return h.state.Load().snap }
 
 // Respond computes the reply to req, already sized for the transport: over
 // UDP an answer too large for the client's payload size has its additional
 // section dropped, then is sent empty with TC=1 (RFC 2181 §9, RFC 7766).
 // It returns nil for a message that must not be answered (a response).
 func (h *Handler) Respond(req *dns.Msg, tcp bool) *dns.Msg {
+	return h.respond(h.state.Load().snap, req, tcp)
+}
+
+func (h *Handler) respond(snap *zone.Snapshot, req *dns.Msg, tcp bool) *dns.Msg {
 	if req.Response {
 		return nil // never answer a response: no reflection loops
 	}
@@ -107,7 +121,6 @@ func (h *Handler) Respond(req *dns.Msg, tcp bool) *dns.Msg {
 		return setRcode(resp, dns.RcodeRefused)
 	}
 
-	snap := h.zone.Load()
 	ans := snap.Lookup(q.Name, q.Qtype)
 	h.fill(resp, q, ans)
 	if !tcp {

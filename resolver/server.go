@@ -6,34 +6,50 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 )
 
-// Limits bound what one TCP client can hold (RFC 7766 §6.2.3).
+// Limits bound what clients can hold (RFC 7766 §6.2.3).
 type Limits struct {
+	// TCPConns caps open TCP connections; more are closed on accept.
+	TCPConns int
 	// TCPIdle closes a TCP connection with no query for this long.
 	TCPIdle time.Duration
 	// TCPQueries caps the queries served on one TCP connection (0: none).
 	TCPQueries int
-	// ReadTimeout and WriteTimeout bound each read and write.
+	// ReadTimeout bounds reading the rest of a TCP message once begun;
+	// WriteTimeout bounds each write.
 	ReadTimeout, WriteTimeout time.Duration
+	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address,
+	// each served by its own goroutine (0: one per CPU).
+	UDPSockets int
 }
 
 // DefaultLimits are the limits used where none are configured.
-var DefaultLimits = Limits{TCPIdle: 10 * time.Second, TCPQueries: 0, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+var DefaultLimits = Limits{TCPConns: 1000, TCPIdle: 10 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+
+// TransferFunc serves a zone transfer request (AXFR/IXFR) on a TCP
+// connection; an error closes the connection.
+type TransferFunc func(c net.Conn, query []byte) error
 
 // Server runs UDP and TCP listeners on each address for one Handler.
 type Server struct {
-	handler *Handler
-	limits  Limits
-	log     *slog.Logger
+	handler  *Handler
+	limits   Limits
+	log      *slog.Logger
+	transfer TransferFunc
+	tcpSlots chan struct{}
+	wg       sync.WaitGroup
 
 	mu      sync.Mutex
-	servers []*dns.Server
+	closers []func() error
 	addrs   []net.Addr
+	conns   map[net.Conn]struct{}
 }
 
 // NewServer returns a server for h; log may be nil.
@@ -41,7 +57,29 @@ func NewServer(h *Handler, limits Limits, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{handler: h, limits: limits, log: log}
+	if limits.TCPConns <= 0 {
+		limits.TCPConns = DefaultLimits.TCPConns
+	}
+	if limits.UDPSockets <= 0 {
+		limits.UDPSockets = runtime.GOMAXPROCS(0)
+	}
+	return &Server{handler: h, limits: limits, log: log, tcpSlots: make(chan struct{}, limits.TCPConns),
+		conns: map[net.Conn]struct{}{}}
+}
+
+// SetTransfer installs the zone transfer handler; without one, AXFR and
+// IXFR are answered REFUSED like any other query the zone refuses.
+func (s *Server) SetTransfer(f TransferFunc) { s.transfer = f }
+
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // Listen binds UDP and TCP on every address ("127.0.0.1:1053"; port 0
@@ -58,77 +96,82 @@ func (s *Server) Listen(addrs []string) error {
 }
 
 func (s *Server) listenOne(addr string) error {
-	var lc net.ListenConfig
+	lc := net.ListenConfig{Control: reusePort}
 	// Bind TCP first so that port 0 can be mirrored onto UDP.
 	tl, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("resolver: listen tcp %s: %w", addr, err)
 	}
-	pc, err := lc.ListenPacket(context.Background(), "udp", tl.Addr().String())
-	if err != nil {
-		tl.Close()
-		return fmt.Errorf("resolver: listen udp %s: %w", addr, err)
-	}
-	tcp := &dns.Server{Listener: tl, Net: "tcp", Handler: s.handler, MsgAcceptFunc: acceptQuery,
-		IdleTimeout: func() time.Duration { return s.limits.TCPIdle }, MaxTCPQueries: s.limits.TCPQueries,
-		ReadTimeout: s.limits.ReadTimeout, WriteTimeout: s.limits.WriteTimeout}
-	udp := &dns.Server{PacketConn: pc, Net: "udp", Handler: s.handler, MsgAcceptFunc: acceptQuery,
-		ReadTimeout: s.limits.ReadTimeout, WriteTimeout: s.limits.WriteTimeout}
 	s.mu.Lock()
-	s.servers = append(s.servers, udp, tcp)
-	s.addrs = append(s.addrs, pc.LocalAddr(), tl.Addr())
+	s.closers = append(s.closers, tl.Close)
+	s.addrs = append(s.addrs, tl.Addr())
 	s.mu.Unlock()
-	for _, srv := range []*dns.Server{udp, tcp} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() {
-			if err := srv.ActivateAndServe(); err != nil && !errors.Is(err, net.ErrClosed) {
-				s.log.Error("listener stopped", "net", srv.Net, "addr", addr, "err", err)
+	var udp []*net.UDPConn
+	for range s.limits.UDPSockets {
+		pc, err := lc.ListenPacket(context.Background(), "udp", tl.Addr().String())
+		if err != nil {
+			for _, u := range udp {
+				u.Close()
 			}
-		}()
-		<-started
+			return fmt.Errorf("resolver: listen udp %s: %w", addr, err)
+		}
+		udp = append(udp, pc.(*net.UDPConn))
 	}
-	s.log.Info("listening", "udp", pc.LocalAddr().String(), "tcp", tl.Addr().String())
+	s.mu.Lock()
+	for _, u := range udp {
+		s.closers = append(s.closers, u.Close)
+	}
+	s.addrs = append(s.addrs, udp[0].LocalAddr())
+	s.mu.Unlock()
+	for _, u := range udp {
+		s.wg.Add(1)
+		go s.serveUDP(u)
+	}
+	s.wg.Add(1)
+	go s.serveTCP(tl)
+	s.log.Info("listening", "udp", udp[0].LocalAddr().String(), "tcp", tl.Addr().String(), "udp_sockets", len(udp))
 	return nil
 }
 
-// Addrs returns the bound addresses (UDP and TCP for each Listen address).
+// Addrs returns the bound addresses: for each Listen address, its TCP
+// listener then its UDP socket.
 func (s *Server) Addrs() []net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]net.Addr(nil), s.addrs...)
 }
 
-// Shutdown stops every listener, waiting for queries in flight until ctx
-// ends.
+// Shutdown closes every listener, lets the TCP connections finish the
+// query they are on until ctx ends, then closes them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers := s.servers
-	s.servers = nil
+	closers := s.closers
+	s.closers = nil
 	s.mu.Unlock()
 	var errs []error
-	for _, srv := range servers {
-		if err := srv.ShutdownContext(ctx); err != nil {
+	for _, c := range closers {
+		if err := c(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
 	}
+	// Idle connections are closed now; busy ones get until ctx ends.
+	s.mu.Lock()
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		errs = append(errs, ctx.Err())
+	}
 	return errors.Join(errs...)
-}
-
-// acceptQuery screens a message by its header before it is unpacked.
-// Responses are dropped (no reflection); other opcodes than QUERY are
-// NOTIMP; a QDCOUNT other than 1 is FORMERR; sections a query cannot
-// have are FORMERR.
-func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
-	const qr = 1 << 15
-	if dh.Bits&qr != 0 {
-		return dns.MsgIgnore
-	}
-	if opcode := int(dh.Bits>>11) & 0xF; opcode != dns.OpcodeQuery {
-		return dns.MsgRejectNotImplemented
-	}
-	if dh.Qdcount != 1 || dh.Ancount > 0 || dh.Nscount > 1 || dh.Arcount > 2 {
-		return dns.MsgReject
-	}
-	return dns.MsgAccept
 }

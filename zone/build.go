@@ -1,11 +1,14 @@
 package zone
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 	"github.com/svcdns/svcdns/registry"
@@ -205,56 +208,111 @@ func (s *Snapshot) addServices() error {
 		}
 		g.recs = append(g.recs, r)
 	}
-	o := s.opts
+	// Each service's records are made independently, so the work is
+	// spread over the CPUs; they are then added in registry order, which
+	// keeps the zone (and its digest) the same from build to build.
+	made := make([]madeService, len(keys))
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(keys); i += workers {
+				made[i] = s.makeService(keys[i], groups[keys[i]].recs, groups[keys[i]].alias)
+			}
+		}()
+	}
+	wg.Wait()
 	var types []serviceType
-	for _, k := range keys {
-		g := groups[k]
-		owner, err := ServiceOwner(k.Name, k.Proto, s.origin)
-		if err != nil {
-			return fmt.Errorf("service %s/%s: %w", k.Name, k.Proto, err)
+	for i, m := range made {
+		if m.err != nil {
+			return fmt.Errorf("service %s/%s: %w", keys[i].Name, keys[i].Proto, m.err)
 		}
-		if len(g.recs) == 0 {
-			target, err := ServiceOwner(g.alias, k.Proto, s.origin)
-			if err != nil {
-				return fmt.Errorf("alias %s/%s: %w", k.Name, k.Proto, err)
-			}
-			s.add(owner, &dns.CNAME{Hdr: hdr(owner, dns.TypeCNAME, o.TTL.CNAME), Target: target})
-			continue
+		for _, rr := range m.rrs {
+			s.add(rr.Header().Name, rr)
 		}
-		targets := o.Services[k]
-		if targets == nil {
-			targets = []Target{{Host: o.Target}}
+		if m.instance != "" {
+			s.nodes[strings.ToLower(m.instance)].instance = true
+			types = append(types, serviceType{name: keys[i].Name, proto: keys[i].Proto, owner: m.owner})
 		}
-		var srv []dns.RR
-		for _, r := range g.recs {
-			if !r.HasPort {
-				continue
-			}
-			for p := int(r.Ports.Lo); p <= int(r.Ports.Hi); p++ {
-				for _, t := range targets {
-					host, err := canonical(t.Host.Name)
-					if err != nil {
-						return fmt.Errorf("service %s/%s target: %w", k.Name, k.Proto, err)
-					}
-					port := uint16(p)
-					if t.Port != 0 {
-						port = t.Port
-					}
-					rr := &dns.SRV{Hdr: hdr(owner, dns.TypeSRV, o.TTL.SRV),
-						Priority: t.Priority, Weight: t.Weight, Port: port, Target: host}
-					s.add(owner, rr)
-					srv = append(srv, rr)
-				}
-			}
-		}
-		txt := &dns.TXT{Hdr: hdr(owner, dns.TypeTXT, o.TTL.TXT), Txt: serviceTXT(g.recs)}
-		s.add(owner, txt)
-		if err := s.addInstance(owner, g.recs, srv, txt); err != nil {
-			return fmt.Errorf("service %s/%s instance: %w", k.Name, k.Proto, err)
-		}
-		types = append(types, serviceType{name: k.Name, proto: k.Proto, owner: owner})
 	}
 	return s.addBrowsing(types)
+}
+
+// madeService is the records of one name+protocol, made aside.
+type madeService struct {
+	owner    string
+	instance string // DNS-SD instance name; "" for an alias
+	rrs      []dns.RR
+	err      error
+}
+
+// makeService makes the records of one name+protocol: a CNAME for a
+// historic alias; otherwise one SRV per port and target, the TXT, and the
+// DNS-SD instance (RFC 6763 §4) with the same SRV and TXT. It only reads
+// the snapshot, so several run at once.
+func (s *Snapshot) makeService(k registry.Key, recs []*registry.Record, alias string) (m madeService) {
+	o := &s.opts
+	owner, err := ServiceOwner(k.Name, k.Proto, s.origin)
+	if err != nil {
+		return madeService{err: err}
+	}
+	m.owner = owner
+	if len(recs) == 0 {
+		target, err := ServiceOwner(alias, k.Proto, s.origin)
+		if err != nil {
+			return madeService{err: fmt.Errorf("alias target: %w", err)}
+		}
+		m.rrs = []dns.RR{&dns.CNAME{Hdr: hdr(owner, dns.TypeCNAME, o.TTL.CNAME), Target: target}}
+		return m
+	}
+	targets := o.Services[k]
+	if targets == nil {
+		targets = []Target{{Host: o.Target}}
+	}
+	hosts := make([]string, len(targets))
+	for i, t := range targets {
+		if hosts[i], err = canonical(t.Host.Name); err != nil {
+			return madeService{err: fmt.Errorf("target: %w", err)}
+		}
+	}
+	var srv []*dns.SRV
+	for _, r := range recs {
+		if !r.HasPort {
+			continue
+		}
+		for p := int(r.Ports.Lo); p <= int(r.Ports.Hi); p++ {
+			for i, t := range targets {
+				port := uint16(p)
+				if t.Port != 0 {
+					port = t.Port
+				}
+				srv = append(srv, &dns.SRV{Hdr: hdr(owner, dns.TypeSRV, o.TTL.SRV),
+					Priority: t.Priority, Weight: t.Weight, Port: port, Target: hosts[i]})
+			}
+		}
+	}
+	txt := &dns.TXT{Hdr: hdr(owner, dns.TypeTXT, o.TTL.TXT), Txt: serviceTXT(recs)}
+	inst, err := presentation(instanceLabel(recs) + "." + owner)
+	if err != nil {
+		return madeService{err: fmt.Errorf("instance: %w", err)}
+	}
+	m.instance = inst
+	m.rrs = make([]dns.RR, 0, 2*len(srv)+3)
+	for _, rr := range srv {
+		m.rrs = append(m.rrs, rr)
+	}
+	m.rrs = append(m.rrs, txt, &dns.PTR{Hdr: hdr(owner, dns.TypePTR, o.TTL.PTR), Ptr: inst})
+	for _, rr := range srv {
+		c := *rr
+		c.Hdr.Name = inst
+		m.rrs = append(m.rrs, &c)
+	}
+	t := *txt
+	t.Hdr.Name = inst
+	m.rrs = append(m.rrs, &t)
+	return m
 }
 
 // findENTs records every name between a node and the origin that holds
@@ -283,33 +341,7 @@ func (s *Snapshot) findENTs() {
 // keeps the previous one when the content did not change, and otherwise
 // moves strictly past it.
 func (s *Snapshot) setSerial(prev *Snapshot) {
-	h := sha256.New()
-	buf := make([]byte, 0, 512)
-	for _, name := range s.order {
-		n := s.nodes[name]
-		rrs := []dns.RR{}
-		if n.cname != nil {
-			rrs = append(rrs, n.cname)
-		}
-		for _, set := range n.sets {
-			rrs = append(rrs, set.rrs...)
-		}
-		for _, rr := range rrs {
-			if rr == dns.RR(s.soa) {
-				continue
-			}
-			buf = buf[:cap(buf)]
-			off, err := dns.PackRR(rr, buf, 0, nil, false)
-			for err != nil && errors.Is(err, dns.ErrBuf) {
-				buf = make([]byte, 2*len(buf))
-				off, err = dns.PackRR(rr, buf, 0, nil, false)
-			}
-			h.Write(buf[:off])
-		}
-	}
-	fmt.Fprintf(h, "%s %s %d %d %d %d %d", s.soa.Ns, s.soa.Mbox, s.soa.Hdr.Ttl, s.soa.Refresh, s.soa.Retry, s.soa.Expire, s.soa.Minttl)
-	copy(s.digest[:], h.Sum(nil))
-
+	s.digest = s.contentDigest()
 	serial := dateSerial(s.reg)
 	if prev != nil {
 		switch {
@@ -321,6 +353,69 @@ func (s *Snapshot) setSerial(prev *Snapshot) {
 	}
 	s.serial = serial
 	s.soa.Serial = serial
+}
+
+// contentDigest hashes every record but the SOA's serial, field by field
+// (cheaper than packing each record), so that a rebuild can tell whether
+// the zone changed.
+func (s *Snapshot) contentDigest() [sha256.Size]byte {
+	h := sha256.New()
+	w := bufio.NewWriterSize(h, 1<<16)
+	field := func(v string) {
+		w.WriteString(v)
+		w.WriteByte(0)
+	}
+	num := func(v uint32) {
+		w.Write([]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	}
+	for _, name := range s.order {
+		n := s.nodes[name]
+		field(name)
+		if n.cname != nil {
+			field("CNAME " + n.cname.Target)
+			num(n.cname.Hdr.Ttl)
+		}
+		for _, set := range n.sets {
+			for _, rr := range set.rrs {
+				hd := rr.Header()
+				num(uint32(hd.Rrtype))
+				num(hd.Ttl)
+				field(hd.Name) // case matters in instance names
+				switch r := rr.(type) {
+				case *dns.SOA:
+					field(r.Ns)
+					field(r.Mbox)
+					num(r.Refresh)
+					num(r.Retry)
+					num(r.Expire)
+					num(r.Minttl)
+				case *dns.NS:
+					field(r.Ns)
+				case *dns.A:
+					field(string(r.A))
+				case *dns.AAAA:
+					field(string(r.AAAA))
+				case *dns.SRV:
+					num(uint32(r.Priority)<<16 | uint32(r.Weight))
+					num(uint32(r.Port))
+					field(r.Target)
+				case *dns.TXT:
+					num(uint32(len(r.Txt)))
+					for _, t := range r.Txt {
+						field(t)
+					}
+				case *dns.PTR:
+					field(r.Ptr)
+				default:
+					field(rr.String())
+				}
+			}
+		}
+	}
+	w.Flush()
+	var d [sha256.Size]byte
+	copy(d[:], h.Sum(nil))
+	return d
 }
 
 // dateSerial is YYYYMMDD00 from the registry's "updated" date or, where

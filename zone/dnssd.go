@@ -37,26 +37,6 @@ func instanceLabel(recs []*registry.Record) string {
 	return escapeLabel(d)
 }
 
-// addInstance adds PTR _name._proto -> Instance._name._proto and gives the
-// instance the service's SRV and TXT records (RFC 6763 §4, §6).
-func (s *Snapshot) addInstance(owner string, recs []*registry.Record, srv []dns.RR, txt *dns.TXT) error {
-	inst, err := presentation(instanceLabel(recs) + "." + owner)
-	if err != nil {
-		return err
-	}
-	s.add(owner, &dns.PTR{Hdr: hdr(owner, dns.TypePTR, s.opts.TTL.PTR), Ptr: inst})
-	for _, rr := range srv {
-		c := *rr.(*dns.SRV)
-		c.Hdr.Name = inst
-		s.add(inst, &c)
-	}
-	t := *txt
-	t.Hdr.Name = inst
-	s.add(inst, &t)
-	s.nodes[strings.ToLower(inst)].instance = true
-	return nil
-}
-
 // addBrowsing publishes service type enumeration (RFC 6763 §9) in a tree
 // of browse domains (§11), so that no RRset exceeds maxSet:
 //

@@ -52,7 +52,7 @@ func newTXT() *txtBuilder {
 // to fit the string and total limits. Empty values and repeated keys are
 // dropped (RFC 6763 §6.4: a key appears once).
 func (b *txtBuilder) add(key, value string) {
-	value = strings.Join(strings.Fields(value), " ")
+	value = foldSpace(value)
 	if value == "" || b.seen[key] {
 		return
 	}
@@ -80,10 +80,35 @@ func cutUTF8(s string, n int) string {
 	return s[:n]
 }
 
+// foldSpace turns every run of white space into one space and trims the
+// ends; most registry values need nothing, and are returned as they are.
+func foldSpace(s string) string {
+	clean := len(s) == 0 || (s[0] != ' ' && s[len(s)-1] != ' ')
+	for i := 0; clean && i < len(s); i++ {
+		switch s[i] {
+		case '\n', '\t', '\r', '\v', '\f':
+			clean = false
+		case ' ':
+			clean = i+1 < len(s) && s[i+1] != ' '
+		default:
+			if s[i] >= 0x80 { // possibly Unicode white space
+				clean = false
+			}
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
 func joinUnique(vals []string, sep string) string {
+	if len(vals) == 1 {
+		return foldSpace(vals[0])
+	}
 	var out []string
 	for _, v := range vals {
-		v = strings.Join(strings.Fields(v), " ")
+		v = foldSpace(v)
 		if v == "" {
 			continue
 		}

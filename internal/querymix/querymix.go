@@ -1,0 +1,119 @@
+// Package querymix makes realistic query sets from a registry, for the
+// cache equivalence tests, Go benchmarks and the dnsperf harness: SRV and
+// TXT of services, historic aliases, DNS-SD browsing, port lookups,
+// NXDOMAIN for invalid and unknown names, and mixed case.
+package querymix
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/miekg/dns"
+	"github.com/svcdns/svcdns/registry"
+	"github.com/svcdns/svcdns/zone"
+)
+
+// Query is one question.
+type Query struct {
+	Name string
+	Type uint16
+}
+
+// String is the dnsperf query-file form: "name TYPE".
+func (q Query) String() string { return q.Name + " " + dns.TypeToString[q.Type] }
+
+// Generate returns n queries drawn from reg under origin with a fixed
+// seed, so that every run (and every server) gets the same mix.
+func Generate(reg *registry.Registry, origin string, n int, seed uint64) []Query {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	var services, aliases []string
+	for i := range reg.Records {
+		r := &reg.Records[i]
+		if r.Proto == registry.ProtoNone || r.Name == "" {
+			continue
+		}
+		owner, err := zone.ServiceOwner(r.Name, r.Proto, origin)
+		if err != nil {
+			continue
+		}
+		switch {
+		case r.Status == registry.Alias:
+			aliases = append(aliases, owner)
+		case r.Status == registry.Assigned && registry.ValidateName(r.Name) == nil:
+			services = append(services, owner)
+		}
+	}
+	protos := []string{"tcp", "udp", "sctp", "dccp"}
+	out := make([]Query, 0, n)
+	for len(out) < n {
+		var q Query
+		switch k := rng.IntN(100); {
+		case k < 35:
+			q = Query{pick(rng, services), dns.TypeSRV}
+		case k < 50:
+			q = Query{pick(rng, services), dns.TypeTXT}
+		case k < 55:
+			q = Query{pick(rng, services), dns.TypePTR} // DNS-SD instance enumeration
+		case k < 60 && len(aliases) > 0:
+			q = Query{pick(rng, aliases), dns.TypeSRV}
+		case k < 70:
+			q = Query{fmt.Sprintf("_%d._%s.%s", rng.IntN(65536), protos[rng.IntN(2)], origin), dns.TypePTR}
+		case k < 73:
+			q = Query{fmt.Sprintf("_%d._%s.%s", rng.IntN(65536), protos[rng.IntN(4)], origin), dns.TypeTXT}
+		case k < 76:
+			q = Query{"b._dns-sd._udp." + origin, dns.TypePTR}
+		case k < 80:
+			q = Query{"_services._dns-sd._udp." + protos[rng.IntN(4)] + "." + origin, dns.TypePTR}
+		case k < 85:
+			// Invalid RFC 6335 names: NXDOMAIN with an Extended DNS Error.
+			bad := []string{"_no_such_svc", "_-lead", "_trail-", "_a--b", "_waytoolongservicename", "_123"}
+			q = Query{bad[rng.IntN(len(bad))] + "._" + protos[rng.IntN(2)] + "." + origin, dns.TypeSRV}
+		case k < 90:
+			q = Query{fmt.Sprintf("_unknown%d._tcp.%s", rng.IntN(1000), origin), dns.TypeSRV}
+		case k < 92:
+			q = Query{origin, dns.TypeSOA}
+		case k < 94:
+			q = Query{"_tcp." + origin, dns.TypeSRV} // empty non-terminal: NODATA
+		default:
+			q = Query{pick(rng, services), dns.TypeAAAA} // NODATA
+		}
+		if q.Name == "" {
+			continue
+		}
+		if rng.IntN(5) == 0 {
+			q.Name = mixCase(rng, q.Name)
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+func pick(rng *rand.Rand, s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[rng.IntN(len(s))]
+}
+
+// mixCase flips the case of random letters, as a 0x20-randomizing
+// resolver does.
+func mixCase(rng *rand.Rand, s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') && rng.IntN(2) == 0 {
+			b[i] ^= 0x20
+		}
+	}
+	return string(b)
+}
+
+// Format renders queries one per line for dnsperf -d.
+func Format(qs []Query) string {
+	var b strings.Builder
+	for _, q := range qs {
+		b.WriteString(q.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -1,0 +1,109 @@
+package resolver
+
+import (
+	"encoding/binary"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// maxKey bounds a cache key: a 255-byte name and 7 bytes of type, class,
+// flags and size limit.
+const maxKey = 255 + 7
+
+// AnswerWire writes into out the reply to the query packet in and returns
+// it, or nil when nothing must be sent (a response, or a packet too short
+// to carry an ID). Over UDP (tcp false) the reply fits the client's
+// payload size. out may be reused by the caller once the reply is sent.
+//
+// A plain query is answered from the reply cache: the reply for its
+// lower-cased name is computed once, packed, and on later queries only its
+// ID, RD/CD bits and question spelling are patched. Anything else is
+// unpacked and answered in full.
+func (h *Handler) AnswerWire(in []byte, tcp bool, out []byte) []byte {
+	st := h.state.Load()
+	q, ok := parseWire(in)
+	if !ok {
+		return h.answerSlow(st, in, tcp, out)
+	}
+	limit := uint16(dns.MaxMsgSize)
+	if !tcp {
+		limit = dns.MinMsgSize
+		if q.edns {
+			limit = max(min(q.udpSize, h.udpSize), dns.MinMsgSize)
+		}
+	}
+	var kb [maxKey]byte
+	key := appendKey(kb[:0], &q, limit)
+	var hash uint64
+	if st.cache != nil {
+		var e *cachedReply
+		if e, hash = st.cache.get(key); e != nil {
+			out = append(out[:0], e.wire...)
+			patch(out, &q)
+			return out
+		}
+	}
+	wire := h.compute(st, in, tcp, out)
+	if wire == nil {
+		return h.answerSlow(st, in, tcp, out)
+	}
+	if st.cache != nil {
+		st.cache.put(hash, &cachedReply{key: append([]byte(nil), key...), wire: append([]byte(nil), wire...)})
+	}
+	patch(wire, &q)
+	return wire
+}
+
+// compute answers a plain query as asked in lower case, so that one packed
+// reply serves every spelling of the name (patch restores the client's).
+func (h *Handler) compute(st *served, in []byte, tcp bool, out []byte) []byte {
+	req := new(dns.Msg)
+	if err := req.Unpack(in); err != nil || len(req.Question) != 1 {
+		return nil
+	}
+	req.Question[0].Name = strings.ToLower(req.Question[0].Name)
+	resp := h.respond(st.snap, req, tcp)
+	if resp == nil {
+		return nil
+	}
+	wire, err := resp.PackBuffer(out[:cap(out)])
+	if err != nil {
+		h.log.Error("pack failed", "question", req.Question[0].String(), "err", err)
+		return nil
+	}
+	return wire
+}
+
+// answerSlow unpacks and answers a query the fast path does not take: an
+// unusual one, or a malformed one, which gets FORMERR when its header can
+// be read (RFC 1035 §4.1.1).
+func (h *Handler) answerSlow(st *served, in []byte, tcp bool, out []byte) []byte {
+	if len(in) < 12 || binary.BigEndian.Uint16(in[2:])&flagQR != 0 {
+		return nil
+	}
+	req := new(dns.Msg)
+	if err := req.Unpack(in); err != nil {
+		return formErr(in, out)
+	}
+	resp := h.respond(st.snap, req, tcp)
+	if resp == nil {
+		return nil
+	}
+	wire, err := resp.PackBuffer(out[:cap(out)])
+	if err != nil {
+		h.log.Debug("pack failed", "err", err)
+		return formErr(in, out)
+	}
+	return wire
+}
+
+// formErr is a bare FORMERR reply: the query's ID and opcode, no sections.
+func formErr(in, out []byte) []byte {
+	out = append(out[:0], make([]byte, 12)...)
+	copy(out, in[:2])
+	flags := binary.BigEndian.Uint16(in[2:])
+	flags = flagQR | flags&(0xF<<11) | flags&flagRD | dns.RcodeFormatError
+	binary.BigEndian.PutUint16(out[2:], flags)
+	return out
+}

@@ -1,0 +1,90 @@
+package resolver
+
+import (
+	"errors"
+	"net"
+	"runtime/debug"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// udpBatch is how many datagrams one recvmmsg/sendmmsg call moves: under
+// load, system calls dominate the cost of an answer from the cache, and
+// batching divides them.
+const udpBatch = 32
+
+// maxUDPQuery is the largest query datagram read; a longer one arrives
+// cut and is answered FORMERR.
+const maxUDPQuery = 4096
+
+// batchConn is what ipv4.PacketConn and ipv6.PacketConn share.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func newBatchConn(c *net.UDPConn) batchConn {
+	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
+		return ipv6.NewPacketConn(c)
+	}
+	return ipv4.NewPacketConn(c)
+}
+
+// serveUDP answers every datagram on conn until it is closed. One
+// goroutine owns one socket (SO_REUSEPORT gives each core its own) and
+// reads and writes in batches, with buffers reused for every packet.
+func (s *Server) serveUDP(conn *net.UDPConn) {
+	defer s.wg.Done()
+	bc := newBatchConn(conn)
+	rd := make([]ipv4.Message, udpBatch)
+	wr := make([]ipv4.Message, udpBatch)
+	outs := make([][]byte, udpBatch)
+	for i := range rd {
+		rd[i].Buffers = [][]byte{make([]byte, maxUDPQuery)}
+		wr[i].Buffers = make([][]byte, 1)
+		outs[i] = make([]byte, 0, maxUDPQuery)
+	}
+	for {
+		n, err := bc.ReadBatch(rd, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Debug("udp read", "err", err)
+			continue
+		}
+		w := 0
+		for i := range n {
+			m := &rd[i]
+			resp := s.answer(m.Buffers[0][:m.N], false, outs[w])
+			if resp == nil {
+				continue
+			}
+			wr[w].Buffers[0] = resp
+			wr[w].Addr = m.Addr
+			w++
+		}
+		for sent := 0; sent < w; {
+			k, err := bc.WriteBatch(wr[sent:w], 0)
+			if err != nil {
+				// One unreachable client must not hold up the others.
+				s.log.Debug("udp write", "remote", wr[sent].Addr.String(), "err", err)
+				k = max(k, 1)
+			}
+			sent += k
+		}
+	}
+}
+
+// answer runs the handler and turns a panic into a dropped query, so that
+// no packet can take the server down.
+func (s *Server) answer(in []byte, tcp bool, out []byte) (resp []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic answering a query; dropped", "panic", r, "stack", string(debug.Stack()))
+			resp = nil
+		}
+	}()
+	return s.handler.AnswerWire(in, tcp, out)
+}
