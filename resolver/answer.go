@@ -3,6 +3,7 @@ package resolver
 import (
 	"encoding/binary"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -21,10 +22,21 @@ const maxKey = 255 + 7
 // ID, RD/CD bits and question spelling are patched. Anything else is
 // unpacked and answered in full.
 func (h *Handler) AnswerWire(in []byte, tcp bool, out []byte) []byte {
+	start := time.Now()
+	resp, qtype, kind, hit := h.answerWire(in, tcp, out)
+	h.stats.record(qtype, kind, hit, time.Since(start))
+	return resp
+}
+
+// Stats returns the handler's query counters.
+func (h *Handler) Stats() *Stats { return &h.stats }
+
+func (h *Handler) answerWire(in []byte, tcp bool, out []byte) (resp []byte, qtype uint16, kind int, hit bool) {
 	st := h.state.Load()
 	q, ok := parseWire(in)
 	if !ok {
-		return h.answerSlow(st, in, tcp, out)
+		resp, qtype, kind = h.answerSlow(st, in, tcp, out)
+		return resp, qtype, kind, false
 	}
 	limit := uint16(dns.MaxMsgSize)
 	if !tcp {
@@ -41,18 +53,19 @@ func (h *Handler) AnswerWire(in []byte, tcp bool, out []byte) []byte {
 		if e, hash = st.cache.get(key); e != nil {
 			out = append(out[:0], e.wire...)
 			patch(out, &q)
-			return out
+			return out, q.qtype, kindOf(out), true
 		}
 	}
 	wire := h.compute(st, in, tcp, out)
 	if wire == nil {
-		return h.answerSlow(st, in, tcp, out)
+		resp, qtype, kind = h.answerSlow(st, in, tcp, out)
+		return resp, qtype, kind, false
 	}
 	if st.cache != nil {
 		st.cache.put(hash, &cachedReply{key: append([]byte(nil), key...), wire: append([]byte(nil), wire...)})
 	}
 	patch(wire, &q)
-	return wire
+	return wire, q.qtype, kindOf(wire), false
 }
 
 // compute answers a plain query as asked in lower case, so that one packed
@@ -78,24 +91,31 @@ func (h *Handler) compute(st *served, in []byte, tcp bool, out []byte) []byte {
 // answerSlow unpacks and answers a query the fast path does not take: an
 // unusual one, or a malformed one, which gets FORMERR when its header can
 // be read (RFC 1035 §4.1.1).
-func (h *Handler) answerSlow(st *served, in []byte, tcp bool, out []byte) []byte {
+func (h *Handler) answerSlow(st *served, in []byte, tcp bool, out []byte) (wire []byte, qtype uint16, kind int) {
 	if len(in) < 12 || binary.BigEndian.Uint16(in[2:])&flagQR != 0 {
-		return nil
+		return nil, 0, kindDropped
 	}
 	req := new(dns.Msg)
-	if err := req.Unpack(in); err != nil {
-		return formErr(in, out)
+	if err := req.Unpack(in); err != nil || !questionsComplete(in) {
+		return formErr(in, out), 0, kindFormErr
+	}
+	if len(req.Question) > 0 {
+		qtype = req.Question[0].Qtype
 	}
 	resp := h.respond(st.snap, req, tcp)
 	if resp == nil {
-		return nil
+		return nil, qtype, kindDropped
 	}
 	wire, err := resp.PackBuffer(out[:cap(out)])
 	if err != nil {
 		h.log.Debug("pack failed", "err", err)
-		return formErr(in, out)
+		return formErr(in, out), qtype, kindFormErr
 	}
-	return wire
+	kind = kindOf(wire)
+	if resp.Rcode == dns.RcodeBadVers {
+		kind = kindBadVers
+	}
+	return wire, qtype, kind
 }
 
 // formErr is a bare FORMERR reply: the query's ID and opcode, no sections.
@@ -106,4 +126,33 @@ func formErr(in, out []byte) []byte {
 	flags = flagQR | flags&(0xF<<11) | flags&flagRD | dns.RcodeFormatError
 	binary.BigEndian.PutUint16(out[2:], flags)
 	return out
+}
+
+// questionsComplete reports whether every question the header counts has
+// its name, QTYPE and QCLASS: miekg/dns reads a question cut after its
+// name as type 0 class 0, which would be answered as if asked.
+func questionsComplete(b []byte) bool {
+	off := 12
+	for range binary.BigEndian.Uint16(b[4:]) {
+		for {
+			if off >= len(b) {
+				return false
+			}
+			l := int(b[off])
+			if l == 0 {
+				off++
+				break
+			}
+			if l&0xC0 == 0xC0 { // a pointer ends the name
+				off += 2
+				break
+			}
+			off += 1 + l
+		}
+		off += 4
+		if off > len(b) {
+			return false
+		}
+	}
+	return true
 }

@@ -22,6 +22,7 @@ type Handler struct {
 	udpSize   uint16
 	log       *slog.Logger
 	cacheSize atomic.Int64
+	stats     Stats
 }
 
 // served is a snapshot with the cache of replies computed from it.

@@ -43,6 +43,7 @@ type Server struct {
 	limits   Limits
 	log      *slog.Logger
 	transfer TransferFunc
+	queryLog bool
 	tcpSlots chan struct{}
 	wg       sync.WaitGroup
 
@@ -66,6 +67,10 @@ func NewServer(h *Handler, limits Limits, log *slog.Logger) *Server {
 	return &Server{handler: h, limits: limits, log: log, tcpSlots: make(chan struct{}, limits.TCPConns),
 		conns: map[net.Conn]struct{}{}}
 }
+
+// SetQueryLog turns logging of every query on or off; call it before
+// Listen.
+func (s *Server) SetQueryLog(on bool) { s.queryLog = on }
 
 // SetTransfer installs the zone transfer handler; without one, AXFR and
 // IXFR are answered REFUSED like any other query the zone refuses.
@@ -96,9 +101,12 @@ func (s *Server) Listen(addrs []string) error {
 }
 
 func (s *Server) listenOne(addr string) error {
-	lc := net.ListenConfig{Control: reusePort}
-	// Bind TCP first so that port 0 can be mirrored onto UDP.
-	tl, err := lc.Listen(context.Background(), "tcp", addr)
+	// TCP is bound first, without SO_REUSEPORT: it holds the port, so a
+	// second server on the same address fails here ("address already in
+	// use") instead of silently sharing the UDP sockets below. It also
+	// lets port 0 be mirrored onto UDP.
+	var plain net.ListenConfig
+	tl, err := plain.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("resolver: listen tcp %s: %w", addr, err)
 	}
@@ -106,6 +114,7 @@ func (s *Server) listenOne(addr string) error {
 	s.closers = append(s.closers, tl.Close)
 	s.addrs = append(s.addrs, tl.Addr())
 	s.mu.Unlock()
+	lc := net.ListenConfig{Control: reusePort}
 	var udp []*net.UDPConn
 	for range s.limits.UDPSockets {
 		pc, err := lc.ListenPacket(context.Background(), "udp", tl.Addr().String())

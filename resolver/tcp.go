@@ -97,6 +97,9 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		out := (*bp)[:2]
 		resp := s.answer(in[:size], true, out[2:])
+		if s.queryLog {
+			s.logQuery(c.RemoteAddr(), "tcp", in[:size], resp)
+		}
 		if resp == nil {
 			continue
 		}

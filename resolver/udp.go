@@ -5,6 +5,8 @@ import (
 	"net"
 	"runtime/debug"
 
+	"github.com/miekg/dns"
+
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
@@ -58,6 +60,9 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 		for i := range n {
 			m := &rd[i]
 			resp := s.answer(m.Buffers[0][:m.N], false, outs[w])
+			if s.queryLog {
+				s.logQuery(m.Addr, "udp", m.Buffers[0][:m.N], resp)
+			}
 			if resp == nil {
 				continue
 			}
@@ -75,6 +80,16 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			sent += k
 		}
 	}
+}
+
+// logQuery logs one query and its outcome (query_log): off by default,
+// as it costs far more than answering.
+func (s *Server) logQuery(remote net.Addr, transport string, in, resp []byte) {
+	q := "(unparsable)"
+	if m := new(dns.Msg); m.Unpack(in) == nil && len(m.Question) == 1 {
+		q = m.Question[0].Name + " " + dns.ClassToString[m.Question[0].Qclass] + " " + dns.TypeToString[m.Question[0].Qtype]
+	}
+	s.log.Info("query", "remote", remote.String(), "transport", transport, "question", q, "reply", statKinds[kindOf(resp)], "size", len(resp))
 }
 
 // answer runs the handler and turns a panic into a dropped query, so that

@@ -5,14 +5,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
+	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"github.com/svcdns/svcdns/config"
 	"github.com/svcdns/svcdns/resolver"
@@ -23,7 +29,10 @@ func newServeCmd(env []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the zone over UDP and TCP (the default command)",
-		Args:  cobra.NoArgs,
+		Long: "serve answers DNS for the zone over UDP and TCP. SIGINT and SIGTERM shut it down\n" +
+			"gracefully. SIGHUP, and any change to the registry or config file, rebuild the zone aside\n" +
+			"and swap it in; a new file that does not load is logged and the old zone keeps serving.",
+		Args: cobra.NoArgs,
 	}
 	config.AddFlags(cmd.Flags())
 	var cpuProfile string
@@ -44,7 +53,8 @@ func newServeCmd(env []string) *cobra.Command {
 			}
 			defer pprof.StopCPUProfile()
 		}
-		return serve(cmd.Context(), cfg, cmd, env)
+		d := &daemon{cmd: cmd, env: env}
+		return d.run(cmd.Context(), cfg)
 	}
 	return cmd
 }
@@ -52,7 +62,19 @@ func newServeCmd(env []string) *cobra.Command {
 // loadConfig reads --config, the environment and the flags.
 func loadConfig(cmd *cobra.Command, env []string) (config.Config, error) {
 	path, _ := cmd.Flags().GetString("config")
+	if path == "" {
+		path = lookupEnv(env, "SVCDNS_CONFIG")
+	}
 	return config.Load(path, env, cmd.Flags())
+}
+
+func lookupEnv(env []string, key string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func newLogger(c config.Config, w io.Writer) *slog.Logger {
@@ -65,9 +87,25 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func serve(ctx context.Context, cfg config.Config, cmd *cobra.Command, env []string) error {
+// daemon is a running `svcdns serve`: the server, and what reloads it.
+type daemon struct {
+	cmd *cobra.Command
+	env []string
+	log *slog.Logger
+	h   *resolver.Handler
+	srv *resolver.Server
+
+	mu      sync.Mutex // serializes reloads
+	cfg     config.Config
+	ready   atomic.Bool
+	reloads struct{ ok, failed atomic.Uint64 }
+	notify  context.CancelFunc
+}
+
+func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	start := time.Now()
-	log := newLogger(cfg, cmd.ErrOrStderr())
+	d.cfg = cfg
+	d.log = newLogger(cfg, d.cmd.ErrOrStderr())
 	// Reading the registry and building the zone make ~100 MB of short-
 	// lived garbage on the full registry; collecting it while building
 	// only slows start-up. It is collected, and returned to the system,
@@ -79,57 +117,200 @@ func serve(ctx context.Context, cfg config.Config, cmd *cobra.Command, env []str
 		return err
 	}
 	if strings.HasSuffix(snap.Origin(), ".local.") || snap.Origin() == "local." {
-		log.Warn("the origin is under .local, which RFC 6762 reserves for multicast DNS: "+
+		d.log.Warn("the origin is under .local, which RFC 6762 reserves for multicast DNS: "+
 			"many stub resolvers send such names to mDNS, not to unicast DNS; forward it explicitly "+
 			"(README: Resolver set-up) or use an origin under home.arpa. (RFC 8375)", "origin", snap.Origin())
 	}
-	h := resolver.NewHandler(snap, cfg.EDNSBufferSize, log)
-	srv := resolver.NewServer(h, resolver.DefaultLimits, log)
-	if err := srv.Listen(cfg.Listen); err != nil {
+	d.h = resolver.NewHandler(snap, cfg.EDNSBufferSize, d.log)
+	d.srv = resolver.NewServer(d.h, resolver.DefaultLimits, d.log)
+	d.srv.SetQueryLog(cfg.QueryLog)
+	policy, err := transferPolicy(cfg)
+	if err != nil {
 		return err
 	}
+	d.srv.SetTransfer(d.h.Transfer(policy))
+	if err := d.srv.Listen(cfg.Listen); err != nil {
+		return err
+	}
+	stopHTTP, err := d.serveHTTP(cfg.MetricsListen)
+	if err != nil {
+		d.srv.Shutdown(context.Background())
+		return err
+	}
+	defer stopHTTP()
 	addrs := make([]string, 0, 2)
-	for _, a := range srv.Addrs() {
+	for _, a := range d.srv.Addrs() {
 		addrs = append(addrs, a.Network()+"://"+a.String())
 	}
-	log.Info("ready", "origin", snap.Origin(), "serial", snap.Serial(), "records", snap.Records(),
-		"registry", registryName(cfg), "listen", strings.Join(addrs, ","), "startup", time.Since(start).Round(time.Millisecond))
-
+	d.ready.Store(true)
+	d.log.Info("ready", "origin", snap.Origin(), "serial", snap.Serial(), "records", snap.Records(),
+		"registry", registryName(cfg), "listen", strings.Join(addrs, ","), "metrics", cfg.MetricsListen,
+		"startup", time.Since(start).Round(time.Millisecond))
 	debug.SetGCPercent(gcPercent)
 	debug.FreeOSMemory()
 
+	changes, stopWatch := d.watch()
+	defer stopWatch()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("shutting down")
+			d.ready.Store(false)
+			d.log.Info("shutting down")
+			if d.notify != nil {
+				d.notify()
+			}
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			return srv.Shutdown(sctx)
+			return d.srv.Shutdown(sctx)
 		case <-hup:
-			reload(cmd, env, h, log)
+			d.reload("SIGHUP")
+		case path := <-changes:
+			d.reload("file changed: " + path)
 		}
 	}
 }
 
+// transferPolicy maps the transfer settings onto the resolver's.
+func transferPolicy(c config.Config) (resolver.TransferPolicy, error) {
+	p := resolver.TransferPolicy{Keys: map[string]resolver.TSIGKey{}}
+	for _, n := range c.Transfer.AllowNetworks {
+		pr, err := netip.ParsePrefix(n)
+		if err != nil {
+			return p, fmt.Errorf("config: transfer.allow_networks %q: %w", n, err)
+		}
+		p.Allow = append(p.Allow, pr.Masked())
+	}
+	for _, k := range c.Transfer.TSIGKeys {
+		name := strings.ToLower(dns.Fqdn(k.Name))
+		p.Keys[name] = resolver.TSIGKey{Name: name, Algorithm: dns.Fqdn(strings.ToLower(k.Algorithm)), Secret: k.Secret}
+	}
+	return p, nil
+}
+
 // reload rebuilds the zone aside from the current config and registry and
-// swaps it in; on any error the old zone keeps serving.
-func reload(cmd *cobra.Command, env []string, h *resolver.Handler, log *slog.Logger) {
-	cfg, err := loadConfig(cmd, env)
-	if err != nil {
-		log.Error("reload failed, still serving the previous zone", "err", err)
-		return
+// swaps it in; on any error the old zone keeps serving. A new serial is
+// announced to the configured secondaries (RFC 1996).
+func (d *daemon) reload(reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cfg, err := loadConfig(d.cmd, d.env)
+	old := d.h.Zone()
+	if err == nil {
+		var snap *zone.Snapshot
+		if snap, err = buildZone(cfg, old); err == nil {
+			if !sameListeners(cfg, d.cfg) {
+				d.log.Warn("listen, metrics_listen, transfer and log settings take effect at restart", "reason", reason)
+			}
+			d.h.Swap(snap)
+			d.cfg = cfg
+			d.reloads.ok.Add(1)
+			d.log.Info("reloaded", "reason", reason, "serial", snap.Serial(), "previous", old.Serial(), "records", snap.Records())
+			if snap.Serial() != old.Serial() && len(cfg.Transfer.Notify) > 0 {
+				d.sendNotify(snap)
+			}
+			return
+		}
 	}
-	old := h.Zone()
-	snap, err := buildZone(cfg, old)
-	if err != nil {
-		log.Error("reload failed, still serving the previous zone", "err", err, "serial", old.Serial())
-		return
+	d.reloads.failed.Add(1)
+	d.log.Error("reload failed; still serving the previous zone", "reason", reason, "err", err, "serial", old.Serial())
+}
+
+func sameListeners(a, b config.Config) bool {
+	return strings.Join(a.Listen, ",") == strings.Join(b.Listen, ",") && a.MetricsListen == b.MetricsListen &&
+		fmt.Sprint(a.Transfer) == fmt.Sprint(b.Transfer) && a.LogLevel == b.LogLevel && a.LogFormat == b.LogFormat && a.QueryLog == b.QueryLog
+}
+
+// sendNotify announces snap's serial, cancelling an announcement of an
+// older one still retrying.
+func (d *daemon) sendNotify(snap *zone.Snapshot) {
+	if d.notify != nil {
+		d.notify()
 	}
-	h.Swap(snap)
-	log.Info("reloaded", "serial", snap.Serial(), "previous", old.Serial(), "records", snap.Records())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	d.notify = cancel
+	var key *resolver.TSIGKey
+	if ks := d.cfg.Transfer.TSIGKeys; len(ks) > 0 {
+		k := resolver.TSIGKey{Name: strings.ToLower(dns.Fqdn(ks[0].Name)), Algorithm: dns.Fqdn(strings.ToLower(ks[0].Algorithm)), Secret: ks[0].Secret}
+		key = &k
+	}
+	go func() {
+		defer cancel()
+		resolver.Notify(ctx, snap.Origin(), snap.Serial(), d.cfg.Transfer.Notify, key, d.log)
+	}()
+}
+
+// watch reports changes to the registry and config files, debounced: an
+// editor's or `registry update`'s write-and-rename is one change. The
+// directories are watched, so a file replaced by rename is seen too.
+func (d *daemon) watch() (<-chan string, func()) {
+	out := make(chan string, 1)
+	files := map[string]bool{}
+	if d.cfg.Registry != "" {
+		files[filepath.Clean(d.cfg.Registry)] = true
+	}
+	if p, _ := d.cmd.Flags().GetString("config"); p != "" {
+		files[filepath.Clean(p)] = true
+	} else if p := lookupEnv(d.env, "SVCDNS_CONFIG"); p != "" {
+		files[filepath.Clean(p)] = true
+	}
+	if len(files) == 0 {
+		return out, func() {}
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		d.log.Warn("not watching files for changes; SIGHUP still reloads", "err", err)
+		return out, func() {}
+	}
+	dirs := map[string]bool{}
+	for f := range files {
+		dirs[filepath.Dir(f)] = true
+	}
+	for dir := range dirs {
+		if err := w.Add(dir); err != nil {
+			d.log.Warn("not watching a directory for changes; SIGHUP still reloads", "dir", dir, "err", err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		const settle = 250 * time.Millisecond
+		var timer *time.Timer
+		var last string
+		fire := make(chan struct{}, 1)
+		for {
+			select {
+			case <-done:
+				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if !files[filepath.Clean(ev.Name)] || ev.Op == fsnotify.Chmod {
+					continue
+				}
+				last = ev.Name
+				if timer == nil {
+					timer = time.AfterFunc(settle, func() { fire <- struct{}{} })
+				} else {
+					timer.Reset(settle)
+				}
+			case <-fire:
+				timer = nil
+				select {
+				case out <- last:
+				default: // a reload is already pending; it will read the new file
+				}
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				d.log.Warn("file watch error", "err", err)
+			}
+		}
+	}()
+	return out, func() { close(done); w.Close() }
 }
 
 func registryName(c config.Config) string {
@@ -148,7 +329,7 @@ func snapshotFor(cmd *cobra.Command, env []string) (*zone.Snapshot, config.Confi
 	}
 	snap, err := buildZone(cfg, nil)
 	if err != nil {
-		return nil, cfg, fmt.Errorf("%w", err)
+		return nil, cfg, err
 	}
 	return snap, cfg, nil
 }

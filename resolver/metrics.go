@@ -1,0 +1,141 @@
+package resolver
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+)
+
+// Query types counted on their own; others count as "other".
+var statTypes = [...]struct {
+	code uint16
+	name string
+}{{1, "A"}, {2, "NS"}, {5, "CNAME"}, {6, "SOA"}, {12, "PTR"}, {16, "TXT"}, {28, "AAAA"}, {33, "SRV"}, {255, "ANY"}, {251, "IXFR"}, {252, "AXFR"}}
+
+// Kinds of reply, from the rcode and answer count.
+var statKinds = [...]string{"answer", "nodata", "nxdomain", "refused", "formerr", "notimp", "servfail", "badvers", "notauth", "other", "dropped"}
+
+const (
+	kindAnswer = iota
+	kindNoData
+	kindNXDomain
+	kindRefused
+	kindFormErr
+	kindNotImp
+	kindServFail
+	kindBadVers
+	kindNotAuth
+	kindOther
+	kindDropped
+	numKinds
+)
+
+// Latency buckets of the handler's work per query, in seconds; the cache
+// hit path is well under the first.
+var latencyBuckets = [...]float64{1e-6, 5e-6, 25e-6, 100e-6, 500e-6, 2.5e-3, 10e-3, 50e-3}
+
+// Stats counts queries without locks or allocation: atomic counters that a
+// Prometheus collector reads.
+type Stats struct {
+	queries   [len(statTypes) + 1][numKinds]atomic.Uint64
+	hits      atomic.Uint64
+	misses    atomic.Uint64
+	latency   [len(latencyBuckets) + 1]atomic.Uint64
+	latencyNs atomic.Uint64
+}
+
+func typeIndex(t uint16) int {
+	for i, s := range statTypes {
+		if s.code == t {
+			return i
+		}
+	}
+	return len(statTypes)
+}
+
+// kindOf reads the kind of a packed reply from its header; nil is a
+// dropped query. Extended rcodes (BADVERS) live in the OPT record and are
+// counted by the slow path, which has the unpacked reply.
+func kindOf(resp []byte) int {
+	if len(resp) < 12 {
+		return kindDropped
+	}
+	switch rcode := resp[3] & 0xF; rcode {
+	case 0:
+		if binary.BigEndian.Uint16(resp[6:]) > 0 {
+			return kindAnswer
+		}
+		return kindNoData
+	case 1:
+		return kindFormErr
+	case 2:
+		return kindServFail
+	case 3:
+		return kindNXDomain
+	case 4:
+		return kindNotImp
+	case 5:
+		return kindRefused
+	case 9:
+		return kindNotAuth
+	}
+	return kindOther
+}
+
+func (s *Stats) record(qtype uint16, kind int, hit bool, d time.Duration) {
+	s.queries[typeIndex(qtype)][kind].Add(1)
+	if hit {
+		s.hits.Add(1)
+	} else {
+		s.misses.Add(1)
+	}
+	sec := d.Seconds()
+	i := 0
+	for i < len(latencyBuckets) && sec > latencyBuckets[i] {
+		i++
+	}
+	s.latency[i].Add(1)
+	s.latencyNs.Add(uint64(d))
+}
+
+// QueryCount is one (qtype, kind) counter value.
+type QueryCount struct {
+	Type, Kind string
+	Count      uint64
+}
+
+// Queries returns every non-zero query counter.
+func (s *Stats) Queries() []QueryCount {
+	var out []QueryCount
+	for t := range s.queries {
+		name := "other"
+		if t < len(statTypes) {
+			name = statTypes[t].name
+		}
+		for k := range s.queries[t] {
+			if n := s.queries[t][k].Load(); n > 0 {
+				out = append(out, QueryCount{name, statKinds[k], n})
+			}
+		}
+	}
+	return out
+}
+
+// CacheHits and CacheMisses count replies served from and computed for the
+// reply cache.
+func (s *Stats) CacheHits() uint64   { return s.hits.Load() }
+func (s *Stats) CacheMisses() uint64 { return s.misses.Load() }
+
+// Latency returns the cumulative histogram of the handler's time per
+// query: upper bounds in seconds with their counts, the total count and
+// the sum in seconds.
+func (s *Stats) Latency() (bounds []float64, cumulative []uint64, count uint64, sum float64) {
+	var c uint64
+	for i, b := range latencyBuckets {
+		c += s.latency[i].Load()
+		bounds = append(bounds, b)
+		cumulative = append(cumulative, c)
+	}
+	count = c + s.latency[len(latencyBuckets)].Load()
+	return bounds, cumulative, count, float64(s.latencyNs.Load()) / 1e9
+}
