@@ -11,8 +11,19 @@ import (
 
 // parseXML reads IANA's XML form: <registry> with <record>s (child order
 // varies; descriptions and notes hold mixed content) and a <people> list
-// that resolves person xrefs.
+// that resolves person xrefs. A well-formed file is read in parallel
+// (parseXMLParallel); anything unusual is read again in one pass, which
+// gives the diagnostics.
 func parseXML(r *Registry, data []byte) ([]Diagnostic, error) {
+	if parseXMLParallel(r, data) {
+		return nil, nil
+	}
+	*r = Registry{Format: r.Format}
+	return parseXMLSequential(r, data)
+}
+
+// parseXMLSequential reads the XML in one pass with full diagnostics.
+func parseXMLSequential(r *Registry, data []byte) ([]Diagnostic, error) {
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
 	var diags []Diagnostic
@@ -92,11 +103,15 @@ func parseXML(r *Registry, data []byte) ([]Diagnostic, error) {
 	if !sawRegistry {
 		return diags, fmt.Errorf("%w: no <registry> element", ErrNotRegistry)
 	}
+	r.resolveAll(assignees, contacts)
+	return diags, nil
+}
+
+func (r *Registry) resolveAll(assignees, contacts [][]string) {
 	for i := range r.Records {
 		r.Records[i].Assignee = r.resolveParties(assignees[i])
 		r.Records[i].Contact = r.resolveParties(contacts[i])
 	}
-	return diags, nil
 }
 
 func xmlErrMsg(err error) string {

@@ -76,10 +76,24 @@ func (s *Server) SetQueryLog(on bool) { s.queryLog = on }
 // IXFR are answered REFUSED like any other query the zone refuses.
 func (s *Server) SetTransfer(f TransferFunc) { s.transfer = f }
 
+// udpBuffer is the socket buffer asked for each UDP socket: bursts from a
+// resolver farm queue there instead of being dropped. Above
+// net.core.rmem_max it needs CAP_NET_ADMIN (SO_RCVBUFFORCE); without it
+// the kernel's maximum is used.
+const udpBuffer = 4 << 20
+
 func reusePort(_, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		if serr != nil {
+			return
+		}
+		for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], udpBuffer) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], udpBuffer)
+			}
+		}
 	})
 	if err != nil {
 		return err
