@@ -220,6 +220,9 @@ func start(name, bin, reg, zoneFile, out string, port int) (*server, error) {
 	switch name {
 	case "svcdns":
 		c = exec.Command(bin, "serve", "--registry", reg, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-listen", "", "--log-level", "warn")
+		// Like NSD's rrl-ratelimit: 0 below: rate limiting off, since
+		// one loopback source is the whole load.
+		c.Env = append(os.Environ(), "SVCDNS_RRL_RATE=0")
 	case "knot":
 		conf := fmt.Sprintf(`server:
     listen: %s

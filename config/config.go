@@ -11,6 +11,13 @@ type Config struct {
 	// Registry is the path of the IANA registry file; "" means the embedded
 	// default. A relative path is relative to the working directory.
 	Registry string `mapstructure:"registry"`
+	// RegistryURL is where `registry update` and the periodic refresh
+	// download the registry from.
+	RegistryURL string `mapstructure:"registry_url"`
+	// RegistryRefresh is how often, in seconds, serve downloads the
+	// registry into its cache (conditional GET) when Registry is ""; 0
+	// turns it off.
+	RegistryRefresh uint32 `mapstructure:"registry_refresh"`
 	// TTL holds the TTL of each record type.
 	TTL TTLs `mapstructure:"ttl"`
 	// SOA holds the fields of the apex SOA record other than the serial.
@@ -39,6 +46,39 @@ type Config struct {
 	QueryLog bool `mapstructure:"query_log"`
 	// Transfer controls zone transfers (AXFR/IXFR) and NOTIFY.
 	Transfer Transfer `mapstructure:"transfer"`
+	// RRL is response rate limiting of UDP answers, as NSD and Knot do it.
+	RRL RRL `mapstructure:"rrl"`
+	// TCP bounds what TCP clients may hold (RFC 7766 §6.2.3).
+	TCP TCP `mapstructure:"tcp"`
+}
+
+// RRL limits the UDP responses sent to one source prefix, so that svcdns
+// cannot be used to amplify a flood towards a spoofed address.
+type RRL struct {
+	// Rate is the responses per second allowed to one source prefix; 0
+	// turns rate limiting off.
+	Rate uint32 `mapstructure:"rate"`
+	// Slip sends every Slip-th limited response as an empty truncated
+	// reply (TC=1), so that a real client behind a spoofed flood retries
+	// over TCP; the others are dropped. 0 drops them all.
+	Slip uint32 `mapstructure:"slip"`
+	// IPv4Prefix and IPv6Prefix are the prefix lengths that group sources.
+	IPv4Prefix uint8 `mapstructure:"ipv4_prefix"`
+	IPv6Prefix uint8 `mapstructure:"ipv6_prefix"`
+	// Exempt are CIDR prefixes never limited.
+	Exempt []string `mapstructure:"exempt"`
+}
+
+// TCP holds the limits of the TCP listener.
+type TCP struct {
+	// MaxConnections caps open TCP connections; more are closed at once.
+	MaxConnections uint32 `mapstructure:"max_connections"`
+	// MaxPerSource caps the open connections of one source address.
+	MaxPerSource uint32 `mapstructure:"max_per_source"`
+	// IdleTimeout closes a connection idle this many seconds.
+	IdleTimeout uint32 `mapstructure:"idle_timeout"`
+	// MaxQueries closes a connection after this many queries; 0: no cap.
+	MaxQueries uint32 `mapstructure:"max_queries"`
 }
 
 // TTLs are record TTLs in seconds. A field left 0 takes Default; Load and
@@ -135,6 +175,7 @@ type TSIGKey struct {
 const (
 	defaultListen         = "127.0.0.1:1053"
 	defaultOrigin         = "ports.local."
+	defaultRegistryURL    = "https://www.iana.org/assignments/service-names-port-numbers/service-names-port-numbers.xml"
 	defaultTTL            = 3600
 	defaultRefresh        = 3600
 	defaultRetry          = 600
@@ -146,6 +187,10 @@ const (
 	defaultLogFormat      = "text"
 	defaultGlue           = "127.0.0.1"
 	defaultTSIGAlgorithm  = "hmac-sha256"
+	// A lab default: far above what people and resolvers send, far below a
+	// flood.
+	defaultRRLRate = 1000
+	defaultRRLSlip = 2
 )
 
 var defaultAllowNetworks = []string{"127.0.0.0/8", "::1/128"}

@@ -47,6 +47,7 @@ func TestDefault(t *testing.T) {
 	want := Config{
 		Listen:         []string{"127.0.0.1:1053"},
 		Origin:         "ports.local.",
+		RegistryURL:    "https://www.iana.org/assignments/service-names-port-numbers/service-names-port-numbers.xml",
 		TTL:            TTLs{Default: 3600, SOA: 3600, NS: 3600, Address: 3600, SRV: 3600, TXT: 3600, PTR: 3600, CNAME: 3600},
 		SOA:            SOA{MName: "ns1.ports.local.", RName: "hostmaster.ports.local.", Refresh: 3600, Retry: 600, Expire: 604800, Minimum: 300},
 		NameServers:    []Host{{Name: "ns1.ports.local.", Addresses: []string{"127.0.0.1"}}},
@@ -56,6 +57,8 @@ func TestDefault(t *testing.T) {
 		LogLevel:       "info",
 		LogFormat:      "text",
 		Transfer:       Transfer{AllowNetworks: []string{"127.0.0.0/8", "::1/128"}},
+		RRL:            RRL{Rate: 1000, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56},
+		TCP:            TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", d, want)
@@ -712,4 +715,30 @@ func exampleBlocks(t *testing.T, path string) []string {
 		}
 	}
 	return blocks
+}
+
+func TestLimitsValidation(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, key string
+	}{
+		{"rrl:\n  ipv4_prefix: 40\n", "rrl.ipv4_prefix"},
+		{"rrl:\n  ipv6_prefix: 8\n", "rrl.ipv6_prefix"},
+		{"rrl:\n  exempt: [\"10.0.0.0/33\"]\n", "rrl.exempt[0]"},
+		{"tcp:\n  max_connections: 0\n", "tcp.max_connections"},
+		{"tcp:\n  max_per_source: 5000\n", "tcp.max_per_source"},
+		{"tcp:\n  idle_timeout: 0\n", "tcp.idle_timeout"},
+	} {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path, nil, nil)
+		if !errors.Is(err, ErrBadValue) || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%q: err = %v, want a bad value naming %s", tc.yaml, err, tc.key)
+		}
+	}
+	c, err := Load("", []string{"SVCDNS_RRL_RATE=0", "SVCDNS_TCP_IDLE_TIMEOUT=3"}, nil)
+	if err != nil || c.RRL.Rate != 0 || c.TCP.IdleTimeout != 3 {
+		t.Errorf("env: %+v %+v %v", c.RRL, c.TCP, err)
+	}
 }

@@ -114,6 +114,7 @@ func staticDefaults() Config {
 	return Config{
 		Listen:         []string{defaultListen},
 		Origin:         defaultOrigin,
+		RegistryURL:    defaultRegistryURL,
 		TTL:            TTLs{Default: defaultTTL},
 		SOA:            SOA{Refresh: defaultRefresh, Retry: defaultRetry, Expire: defaultExpire, Minimum: defaultMinimum},
 		EDNSBufferSize: defaultEDNSBufferSize,
@@ -121,6 +122,8 @@ func staticDefaults() Config {
 		LogLevel:       defaultLogLevel,
 		LogFormat:      defaultLogFormat,
 		Transfer:       Transfer{AllowNetworks: slices.Clone(defaultAllowNetworks)},
+		RRL:            RRL{Rate: defaultRRLRate, Slip: defaultRRLSlip, IPv4Prefix: 24, IPv6Prefix: 56},
+		TCP:            TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
 	}
 }
 

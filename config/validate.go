@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,7 +59,41 @@ func (c *Config) validate() []*fieldError {
 		v.add("log_format", c.LogFormat, "must be one of %s", strings.Join(logFormats, ", "))
 	}
 	c.validateTransfer(&v)
+	c.validateLimits(&v)
 	return v.errs
+}
+
+func (c *Config) validateLimits(v *validator) {
+	if u, err := url.Parse(c.RegistryURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		v.add("registry_url", c.RegistryURL, "must be an http(s) URL")
+	}
+	if c.RegistryRefresh != 0 && c.RegistryRefresh < 60 {
+		v.add("registry_refresh", c.RegistryRefresh, "must be 0 (off) or at least 60 seconds")
+	}
+	if c.RRL.IPv4Prefix < 8 || c.RRL.IPv4Prefix > 32 {
+		v.add("rrl.ipv4_prefix", c.RRL.IPv4Prefix, "must be in 8..32")
+	}
+	if c.RRL.IPv6Prefix < 16 || c.RRL.IPv6Prefix > 128 {
+		v.add("rrl.ipv6_prefix", c.RRL.IPv6Prefix, "must be in 16..128")
+	}
+	for i, n := range c.RRL.Exempt {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			v.add(fmt.Sprintf("rrl.exempt[%d]", i), n, "is not a CIDR prefix")
+			continue
+		}
+		c.RRL.Exempt[i] = p.Masked().String()
+	}
+	c.RRL.Exempt = nilIfEmpty(c.RRL.Exempt)
+	if c.TCP.MaxConnections == 0 {
+		v.add("tcp.max_connections", c.TCP.MaxConnections, "must be at least 1")
+	}
+	if c.TCP.MaxPerSource == 0 || c.TCP.MaxPerSource > c.TCP.MaxConnections {
+		v.add("tcp.max_per_source", c.TCP.MaxPerSource, "must be in 1..tcp.max_connections")
+	}
+	if c.TCP.IdleTimeout == 0 || c.TCP.IdleTimeout > 3600 {
+		v.add("tcp.idle_timeout", c.TCP.IdleTimeout, "must be in 1..3600 seconds")
+	}
 }
 
 // nilIfEmpty makes "configured as empty" and "not configured" the same

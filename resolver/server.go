@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"syscall"
@@ -25,9 +26,14 @@ type Limits struct {
 	// ReadTimeout bounds reading the rest of a TCP message once begun;
 	// WriteTimeout bounds each write.
 	ReadTimeout, WriteTimeout time.Duration
+	// TCPPerSource caps the open TCP connections of one source address
+	// (0: TCPConns).
+	TCPPerSource int
 	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address,
 	// each served by its own goroutine (0: one per CPU).
 	UDPSockets int
+	// RRL limits UDP responses per source prefix.
+	RRL RRLConfig
 }
 
 // DefaultLimits are the limits used where none are configured.
@@ -44,13 +50,15 @@ type Server struct {
 	log      *slog.Logger
 	transfer TransferFunc
 	queryLog bool
+	rrl      *rrl
 	tcpSlots chan struct{}
 	wg       sync.WaitGroup
 
-	mu      sync.Mutex
-	closers []func() error
-	addrs   []net.Addr
-	conns   map[net.Conn]struct{}
+	mu        sync.Mutex
+	closers   []func() error
+	addrs     []net.Addr
+	conns     map[net.Conn]struct{}
+	perSource map[netip.Addr]int
 }
 
 // NewServer returns a server for h; log may be nil.
@@ -64,9 +72,24 @@ func NewServer(h *Handler, limits Limits, log *slog.Logger) *Server {
 	if limits.UDPSockets <= 0 {
 		limits.UDPSockets = runtime.GOMAXPROCS(0)
 	}
+	if limits.TCPPerSource <= 0 || limits.TCPPerSource > limits.TCPConns {
+		limits.TCPPerSource = limits.TCPConns
+	}
 	return &Server{handler: h, limits: limits, log: log, tcpSlots: make(chan struct{}, limits.TCPConns),
-		conns: map[net.Conn]struct{}{}}
+		conns: map[net.Conn]struct{}{}, perSource: map[netip.Addr]int{}, rrl: newRRL(limits.RRL)}
 }
+
+// RRLCounts returns how many UDP responses rate limiting dropped and how
+// many it sent truncated (slipped).
+func (s *Server) RRLCounts() (dropped, slipped uint64) {
+	if s.rrl == nil {
+		return 0, 0
+	}
+	return s.rrl.limited.Load(), s.rrl.slipped.Load()
+}
+
+// TCPConns is the number of open TCP connections.
+func (s *Server) TCPConns() int { return len(s.tcpSlots) }
 
 // SetQueryLog turns logging of every query on or off; call it before
 // Listen.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -32,7 +33,12 @@ func (s *Server) serveTCP(ln net.Listener) {
 			c.Close()
 			continue
 		}
-		s.trackConn(c, true)
+		if !s.trackConn(c, true) {
+			<-s.tcpSlots
+			s.log.Debug("tcp per-source limit reached; closing", "remote", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -44,14 +50,28 @@ func (s *Server) serveTCP(ln net.Listener) {
 	}
 }
 
-func (s *Server) trackConn(c net.Conn, add bool) {
+// trackConn adds or removes an open connection; adding fails when its
+// source already holds Limits.TCPPerSource connections.
+func (s *Server) trackConn(c net.Conn, add bool) bool {
+	src := netip.Addr{}
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		src = ap.Addr().Unmap()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if add {
+		if s.perSource[src] >= s.limits.TCPPerSource {
+			return false
+		}
+		s.perSource[src]++
 		s.conns[c] = struct{}{}
-	} else {
-		delete(s.conns, c)
+		return true
 	}
+	if s.perSource[src]--; s.perSource[src] <= 0 {
+		delete(s.perSource, src)
+	}
+	delete(s.conns, c)
+	return true
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 65535+2); return &b }}

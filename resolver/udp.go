@@ -3,7 +3,9 @@ package resolver
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"runtime/debug"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -57,8 +59,22 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			continue
 		}
 		w := 0
+		now := time.Now()
 		for i := range n {
 			m := &rd[i]
+			if s.rrl != nil {
+				switch s.rrl.check(addrOf(m.Addr), now) {
+				case rrlDrop:
+					continue
+				case rrlSlip:
+					if resp := slipReply(m.Buffers[0][:m.N], outs[w]); resp != nil {
+						wr[w].Buffers[0] = resp
+						wr[w].Addr = m.Addr
+						w++
+					}
+					continue
+				}
+			}
 			resp := s.answer(m.Buffers[0][:m.N], false, outs[w])
 			if s.queryLog {
 				s.logQuery(m.Addr, "udp", m.Buffers[0][:m.N], resp)
@@ -80,6 +96,14 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			sent += k
 		}
 	}
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	if u, ok := a.(*net.UDPAddr); ok {
+		ip, _ := netip.AddrFromSlice(u.IP)
+		return ip
+	}
+	return netip.Addr{}
 }
 
 // logQuery logs one query and its outcome (query_log): off by default,

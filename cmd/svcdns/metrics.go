@@ -58,6 +58,8 @@ var (
 	descRecords = prometheus.NewDesc("svcdns_zone_records", "Records in the zone served (port names aside).", nil, nil)
 	descSerial  = prometheus.NewDesc("svcdns_zone_serial", "SOA serial of the zone served.", nil, nil)
 	descReloads = prometheus.NewDesc("svcdns_reloads_total", "Zone reloads, by result.", []string{"result"}, nil)
+	descRRL     = prometheus.NewDesc("svcdns_rrl_limited_total", "UDP responses held back by response rate limiting: dropped, or slipped (sent empty with TC=1).", []string{"action"}, nil)
+	descTCP     = prometheus.NewDesc("svcdns_tcp_connections", "Open TCP connections.", nil, nil)
 )
 
 // dnsCollector reads the handler's counters at scrape time, so the query
@@ -65,7 +67,7 @@ var (
 type dnsCollector struct{ d *daemon }
 
 func (c *dnsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueries, descHits, descMisses, descLatency, descRecords, descSerial, descReloads} {
+	for _, d := range []*prometheus.Desc{descQueries, descHits, descMisses, descLatency, descRecords, descSerial, descReloads, descRRL, descTCP} {
 		ch <- d
 	}
 }
@@ -88,4 +90,8 @@ func (c *dnsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSerial, prometheus.GaugeValue, float64(snap.Serial()))
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloads.ok.Load()), "ok")
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloads.failed.Load()), "failed")
+	dropped, slipped := c.d.srv.RRLCounts()
+	ch <- prometheus.MustNewConstMetric(descRRL, prometheus.CounterValue, float64(dropped), "dropped")
+	ch <- prometheus.MustNewConstMetric(descRRL, prometheus.CounterValue, float64(slipped), "slipped")
+	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.d.srv.TCPConns()))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/svcdns/svcdns/config"
@@ -62,7 +63,21 @@ func host(name string, addrs []string) (zone.Host, error) {
 	return h, nil
 }
 
-// loadRegistry reads the configured registry file, or the embedded default.
+// registryPath is the registry file serve reads: the configured one, else
+// the cache `registry update` fills when it exists, else "" (embedded).
+func registryPath(c config.Config) string {
+	if c.Registry != "" {
+		return c.Registry
+	}
+	if p, err := registry.DefaultCachePath(); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// loadRegistry reads the registry file at path, or the embedded default.
 func loadRegistry(path string) (*registry.Registry, error) {
 	if path == "" {
 		return registry.Default()
@@ -70,9 +85,9 @@ func loadRegistry(path string) (*registry.Registry, error) {
 	return registry.ParseFile(path)
 }
 
-// buildZone loads the registry named by c and builds its zone.
+// buildZone loads the registry c names and builds its zone.
 func buildZone(c config.Config, prev *zone.Snapshot) (*zone.Snapshot, error) {
-	reg, err := loadRegistry(c.Registry)
+	reg, err := loadRegistry(registryPath(c))
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,7 @@ func newRegistryCmd() *cobra.Command {
 	}
 	check.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.AddCommand(check)
+	cmd.AddCommand(newRegistryUpdateCmd())
 	return cmd
 }
 

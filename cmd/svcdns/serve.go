@@ -21,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"github.com/svcdns/svcdns/config"
+	"github.com/svcdns/svcdns/registry"
 	"github.com/svcdns/svcdns/resolver"
 	"github.com/svcdns/svcdns/zone"
 )
@@ -122,7 +123,11 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 			"(README: Resolver set-up) or use an origin under home.arpa. (RFC 8375)", "origin", snap.Origin())
 	}
 	d.h = resolver.NewHandler(snap, cfg.EDNSBufferSize, d.log)
-	d.srv = resolver.NewServer(d.h, resolver.DefaultLimits, d.log)
+	limits, err := serverLimits(cfg)
+	if err != nil {
+		return err
+	}
+	d.srv = resolver.NewServer(d.h, limits, d.log)
 	d.srv.SetQueryLog(cfg.QueryLog)
 	policy, err := transferPolicy(cfg)
 	if err != nil {
@@ -151,6 +156,7 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 
 	changes, stopWatch := d.watch()
 	defer stopWatch()
+	go d.refresh(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -171,6 +177,24 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 			d.reload("file changed: " + path)
 		}
 	}
+}
+
+// serverLimits maps the rrl and tcp settings onto the server's limits.
+func serverLimits(c config.Config) (resolver.Limits, error) {
+	l := resolver.DefaultLimits
+	l.TCPConns = int(c.TCP.MaxConnections)
+	l.TCPPerSource = int(c.TCP.MaxPerSource)
+	l.TCPIdle = time.Duration(c.TCP.IdleTimeout) * time.Second
+	l.TCPQueries = int(c.TCP.MaxQueries)
+	l.RRL = resolver.RRLConfig{Rate: c.RRL.Rate, Slip: c.RRL.Slip, IPv4Prefix: int(c.RRL.IPv4Prefix), IPv6Prefix: int(c.RRL.IPv6Prefix)}
+	for _, n := range c.RRL.Exempt {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			return l, fmt.Errorf("config: rrl.exempt %q: %w", n, err)
+		}
+		l.RRL.Exempt = append(l.RRL.Exempt, p)
+	}
+	return l, nil
 }
 
 // transferPolicy maps the transfer settings onto the resolver's.
@@ -202,7 +226,7 @@ func (d *daemon) reload(reason string) {
 		var snap *zone.Snapshot
 		if snap, err = buildZone(cfg, old); err == nil {
 			if !sameListeners(cfg, d.cfg) {
-				d.log.Warn("listen, metrics_listen, transfer and log settings take effect at restart", "reason", reason)
+				d.log.Warn("listen, metrics_listen, transfer, rrl, tcp and log settings take effect at restart", "reason", reason)
 			}
 			d.h.Swap(snap)
 			d.cfg = cfg
@@ -220,7 +244,8 @@ func (d *daemon) reload(reason string) {
 
 func sameListeners(a, b config.Config) bool {
 	return strings.Join(a.Listen, ",") == strings.Join(b.Listen, ",") && a.MetricsListen == b.MetricsListen &&
-		fmt.Sprint(a.Transfer) == fmt.Sprint(b.Transfer) && a.LogLevel == b.LogLevel && a.LogFormat == b.LogFormat && a.QueryLog == b.QueryLog
+		fmt.Sprint(a.Transfer) == fmt.Sprint(b.Transfer) && a.LogLevel == b.LogLevel && a.LogFormat == b.LogFormat &&
+		a.QueryLog == b.QueryLog && fmt.Sprint(a.RRL, a.TCP) == fmt.Sprint(b.RRL, b.TCP)
 }
 
 // sendNotify announces snap's serial, cancelling an announcement of an
@@ -248,8 +273,11 @@ func (d *daemon) sendNotify(snap *zone.Snapshot) {
 func (d *daemon) watch() (<-chan string, func()) {
 	out := make(chan string, 1)
 	files := map[string]bool{}
-	if d.cfg.Registry != "" {
-		files[filepath.Clean(d.cfg.Registry)] = true
+	if p := registryPath(d.cfg); p != "" {
+		files[filepath.Clean(p)] = true
+	} else if p, err := registry.DefaultCachePath(); err == nil && os.MkdirAll(filepath.Dir(p), 0o755) == nil {
+		// No registry file yet: watch for `registry update` creating the cache.
+		files[filepath.Clean(p)] = true
 	}
 	if p, _ := d.cmd.Flags().GetString("config"); p != "" {
 		files[filepath.Clean(p)] = true
@@ -314,10 +342,46 @@ func (d *daemon) watch() (<-chan string, func()) {
 }
 
 func registryName(c config.Config) string {
-	if c.Registry == "" {
-		return "embedded"
+	if p := registryPath(c); p != "" {
+		return p
 	}
-	return c.Registry
+	return "embedded"
+}
+
+// refresh downloads the registry into the cache every registry_refresh
+// seconds (conditional GET, so an unchanged registry costs one request);
+// the file watch then reloads the zone. A refused download is logged and
+// the zone keeps serving.
+func (d *daemon) refresh(ctx context.Context) {
+	c := d.cfg
+	if c.Registry != "" || c.RegistryRefresh == 0 {
+		return
+	}
+	path, err := registry.DefaultCachePath()
+	if err != nil {
+		d.log.Warn("registry_refresh is set but there is no cache directory", "err", err)
+		return
+	}
+	t := time.NewTicker(time.Duration(c.RegistryRefresh) * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		uctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		res, err := registry.Update(uctx, registry.UpdateOptions{URL: c.RegistryURL, Path: path})
+		cancel()
+		switch {
+		case err != nil:
+			d.log.Error("registry refresh failed; keeping the current registry", "url", c.RegistryURL, "err", err)
+		case res.Changed:
+			d.log.Info("registry refreshed", "path", path, "records", res.Records, "previous", res.PreviousRecords)
+		default:
+			d.log.Debug("registry unchanged", "url", c.RegistryURL)
+		}
+	}
 }
 
 // snapshotFor loads config and builds the zone, for commands that answer
