@@ -1,0 +1,59 @@
+package resolver_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/miekg/dns"
+	"github.com/svcdns/svcdns/internal/zonetest"
+	"github.com/svcdns/svcdns/resolver"
+)
+
+// FuzzAnswerWire sends arbitrary packets to the handler, over "UDP" and
+// "TCP": it must never panic; every reply must unpack, echo the query's
+// ID and fit the transport; and a caching handler must reply exactly as
+// one without a cache does.
+func FuzzAnswerWire(f *testing.F) {
+	for _, q := range []struct {
+		name string
+		t    uint16
+	}{{"_rets._tcp.ports.local.", dns.TypeSRV}, {"_bmc_ctd_ldap._tcp.ports.local.", dns.TypeSRV},
+		{"_6081._udp.ports.local.", dns.TypeTXT}, {"b._dns-sd._udp.ports.local.", dns.TypePTR}, {"example.com.", dns.TypeA}} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.t)
+		m.SetEdns0(1232, true)
+		b, _ := m.Pack()
+		f.Add(b)
+	}
+	f.Add([]byte{0xbe, 0xef, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1}) // pointer loop
+	f.Add([]byte{0xbe, 0xef, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0})                     // QDCOUNT 2, no questions
+	cached := resolver.NewHandler(zonetest.Excerpt(f), 0, nil)
+	plain := resolver.NewHandler(zonetest.Excerpt(f), 0, nil)
+	plain.SetCacheSize(0)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, tcp := range []bool{false, true} {
+			a := cached.AnswerWire(in, tcp, make([]byte, 0, 512))
+			b := plain.AnswerWire(in, tcp, make([]byte, 0, 512))
+			if !bytes.Equal(a, b) {
+				t.Fatalf("tcp=%v: cached and computed replies differ", tcp)
+			}
+			if a == nil {
+				continue
+			}
+			m := new(dns.Msg)
+			if err := m.Unpack(a); err != nil {
+				t.Fatalf("tcp=%v: reply does not unpack: %v", tcp, err)
+			}
+			if len(in) >= 2 && m.Id != binary.BigEndian.Uint16(in) {
+				t.Fatalf("tcp=%v: reply ID %d, query ID %d", tcp, m.Id, binary.BigEndian.Uint16(in))
+			}
+			if !m.Response {
+				t.Fatalf("tcp=%v: reply without QR", tcp)
+			}
+			if !tcp && len(a) > resolver.DefaultUDPSize {
+				t.Fatalf("UDP reply of %d bytes", len(a))
+			}
+		}
+	})
+}
