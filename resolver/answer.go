@@ -102,9 +102,30 @@ func (h *Handler) answerSlow(st *served, in []byte, tcp bool, out []byte) (wire 
 	if len(req.Question) > 0 {
 		qtype = req.Question[0].Qtype
 	}
+	t := req.IsTsig()
+	var key TSIGKey
+	if t != nil {
+		// RFC 8945 §5.2: verify a signed query; answer a bad one NOTAUTH
+		// with the TSIG error, unsigned.
+		var code int
+		key, code = h.verifyTSIG(in, t)
+		if code != dns.RcodeSuccess {
+			return tsigError(req, t, code), qtype, kindNotAuth
+		}
+	}
 	resp := h.respond(st.snap, req, tcp)
 	if resp == nil {
 		return nil, qtype, kindDropped
+	}
+	if t != nil {
+		// §5.3: sign the reply to a signed query.
+		resp.SetTsig(key.Name, key.Algorithm, 300, time.Now().Unix())
+		wire, _, err := dns.TsigGenerate(resp, key.Secret, t.MAC, false)
+		if err != nil {
+			h.log.Debug("tsig sign failed", "err", err)
+			return formErr(in, out), qtype, kindFormErr
+		}
+		return wire, qtype, kindOf(wire)
 	}
 	wire, err := resp.PackBuffer(out[:cap(out)])
 	if err != nil {

@@ -27,7 +27,7 @@ func FuzzAnswerWire(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{0xbe, 0xef, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1}) // pointer loop
-	f.Add([]byte{0xbe, 0xef, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0})                     // QDCOUNT 2, no questions
+	f.Add([]byte{0xbe, 0xef, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0})                       // QDCOUNT 2, no questions
 	cached := resolver.NewHandler(zonetest.Excerpt(f), 0, nil)
 	plain := resolver.NewHandler(zonetest.Excerpt(f), 0, nil)
 	plain.SetCacheSize(0)

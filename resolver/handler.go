@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -23,6 +24,26 @@ type Handler struct {
 	log       *slog.Logger
 	cacheSize atomic.Int64
 	stats     Stats
+	tsigKeys  map[string]TSIGKey // by key name; set before serving
+}
+
+// SetTSIGKeys sets the keys that signed queries are verified with and
+// their replies signed with (RFC 8945). Call it before serving.
+func (h *Handler) SetTSIGKeys(keys map[string]TSIGKey) { h.tsigKeys = keys }
+
+// verifyTSIG checks a signed query and returns its key, or the TSIG error.
+func (h *Handler) verifyTSIG(in []byte, t *dns.TSIG) (TSIGKey, int) {
+	k, ok := h.tsigKeys[strings.ToLower(t.Hdr.Name)]
+	if !ok || !strings.EqualFold(k.Algorithm, t.Algorithm) {
+		return k, dns.RcodeBadKey
+	}
+	if err := dns.TsigVerify(in, k.Secret, "", false); err != nil {
+		if errors.Is(err, dns.ErrTime) {
+			return k, dns.RcodeBadTime
+		}
+		return k, dns.RcodeBadSig
+	}
+	return k, dns.RcodeSuccess
 }
 
 // served is a snapshot with the cache of replies computed from it.
@@ -49,7 +70,7 @@ func NewHandler(snap *zone.Snapshot, udpSize uint16, log *slog.Logger) *Handler 
 func (h *Handler) serve(snap *zone.Snapshot) *served {
 	st := &served{snap: snap}
 	if n := h.cacheSize.Load(); n > 0 {
-		st.cache = newReplyCache(int(n))
+		st.cache = newReplyCache(int(n), DefaultCacheBytes)
 	}
 	return st
 }

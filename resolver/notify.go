@@ -12,7 +12,7 @@ import (
 // retrying each up to 5 times with doubling waits (§3.6) until it answers
 // or ctx ends. It returns when every secondary has answered or given up;
 // run it in its own goroutine. key, when set, signs the NOTIFY.
-func Notify(ctx context.Context, origin string, serial uint32, secondaries []string, key *TSIGKey, log *slog.Logger) {
+func Notify(ctx context.Context, soa *dns.SOA, secondaries []string, key *TSIGKey, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -20,7 +20,7 @@ func Notify(ctx context.Context, origin string, serial uint32, secondaries []str
 	for _, addr := range secondaries {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			notifyOne(ctx, origin, serial, addr, key, log)
+			notifyOne(ctx, soa, addr, key, log)
 		}()
 	}
 	for range secondaries {
@@ -28,12 +28,13 @@ func Notify(ctx context.Context, origin string, serial uint32, secondaries []str
 	}
 }
 
-func notifyOne(ctx context.Context, origin string, serial uint32, addr string, key *TSIGKey, log *slog.Logger) {
+func notifyOne(ctx context.Context, soa *dns.SOA, addr string, key *TSIGKey, log *slog.Logger) {
 	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
 	m := new(dns.Msg)
-	m.SetNotify(origin)
-	// §3.7: the SOA in the answer section is a hint of the new serial.
-	m.Answer = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET}, Serial: serial}}
+	m.SetNotify(soa.Hdr.Name)
+	// §3.7: the zone's SOA in the answer section tells the new serial.
+	m.Answer = []dns.RR{soa}
+	serial := soa.Serial
 	if key != nil {
 		c.TsigSecret = map[string]string{key.Name: key.Secret}
 		m.SetTsig(key.Name, key.Algorithm, 300, time.Now().Unix())

@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -21,12 +20,15 @@ type TSIGKey struct {
 
 // TransferPolicy says who may transfer the zone (RFC 5936 §6): a client
 // whose source address is in Allow, or one that signs its request with one
-// of Keys. A signed request is always verified: a bad signature or an
-// unknown key gets NOTAUTH (RFC 8945 §5.2), whatever the source.
+// of the handler's TSIG keys (SetTSIGKeys). A signed request is always
+// verified: a bad signature or an unknown key gets NOTAUTH (RFC 8945
+// §5.2), whatever the source.
 type TransferPolicy struct {
 	Allow []netip.Prefix
-	Keys  map[string]TSIGKey // by key name
 }
+
+// transferWriteTimeout bounds each message's write to the secondary.
+const transferWriteTimeout = 10 * time.Second
 
 // maxTransferMsg keeps each transfer message well under the 64 KiB a TCP
 // DNS message can hold, leaving room for a TSIG record.
@@ -64,17 +66,9 @@ func (h *Handler) transfer(c net.Conn, query []byte, p TransferPolicy) error {
 	var key *TSIGKey
 	var requestMAC string
 	if t := req.IsTsig(); t != nil {
-		k, ok := p.Keys[strings.ToLower(t.Hdr.Name)]
-		if !ok || !strings.EqualFold(k.Algorithm, t.Algorithm) {
-			h.log.Warn("transfer refused: unknown TSIG key", "remote", c.RemoteAddr().String(), "key", t.Hdr.Name)
-			return writeTCP(c, tsigError(req, t, dns.RcodeBadKey))
-		}
-		if err := dns.TsigVerify(query, k.Secret, "", false); err != nil {
-			h.log.Warn("transfer refused: TSIG verification failed", "remote", c.RemoteAddr().String(), "key", t.Hdr.Name, "err", err)
-			code := dns.RcodeBadSig
-			if errors.Is(err, dns.ErrTime) {
-				code = dns.RcodeBadTime
-			}
+		k, code := h.verifyTSIG(query, t)
+		if code != dns.RcodeSuccess {
+			h.log.Warn("transfer refused: TSIG", "remote", c.RemoteAddr().String(), "key", t.Hdr.Name, "error", dns.RcodeToString[code])
 			return writeTCP(c, tsigError(req, t, code))
 		}
 		key, requestMAC = &k, t.MAC
@@ -84,48 +78,65 @@ func (h *Handler) transfer(c net.Conn, query []byte, p TransferPolicy) error {
 	}
 
 	// RFC 5936 §2.2: SOA, every other record, SOA again, in as many
-	// messages as needed.
+	// messages as needed, each written as soon as it is full. Sizes are
+	// summed uncompressed, so a message never exceeds the bound.
 	soa := snap.SOA()
-	var msgs []*dns.Msg
-	cur := newTransferMsg(req)
-	cur.Answer = append(cur.Answer, soa)
+	n := 0
+	cur, size := newTransferMsg(req), 0
+	send := func() error {
+		var wire []byte
+		var err error
+		if key != nil {
+			cur.SetTsig(key.Name, key.Algorithm, 300, time.Now().Unix())
+			// RFC 8945 §5.3.1: the first message's MAC covers the
+			// request's; each later one covers the previous reply's.
+			wire, requestMAC, err = dns.TsigGenerate(cur, key.Secret, requestMAC, n > 0)
+		} else {
+			wire, err = cur.Pack()
+		}
+		if err != nil {
+			return fmt.Errorf("transfer: pack message %d: %w", n, err)
+		}
+		c.SetWriteDeadline(time.Now().Add(transferWriteTimeout))
+		if err := writeTCP(c, wire); err != nil {
+			return err
+		}
+		n++
+		cur, size = newTransferMsg(req), 0
+		return nil
+	}
+	put := func(rr dns.RR) error {
+		l := dns.Len(rr)
+		if size+l > maxTransferMsg && len(cur.Answer) > 0 {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+		cur.Answer = append(cur.Answer, rr)
+		size += l
+		return nil
+	}
+	if err := put(soa); err != nil {
+		return err
+	}
 	for _, name := range snap.Names() {
 		for _, rr := range snap.RRs(name) {
 			if rr.Header().Rrtype == dns.TypeSOA {
 				continue
 			}
-			cur.Answer = append(cur.Answer, rr)
-			if cur.Len() > maxTransferMsg {
-				cur.Answer = cur.Answer[:len(cur.Answer)-1]
-				msgs = append(msgs, cur)
-				cur = newTransferMsg(req)
-				cur.Answer = append(cur.Answer, rr)
+			if err := put(rr); err != nil {
+				return err
 			}
 		}
 	}
-	cur.Answer = append(cur.Answer, soa)
-	msgs = append(msgs, cur)
-
-	for i, m := range msgs {
-		var wire []byte
-		var err error
-		if key != nil {
-			m.SetTsig(key.Name, key.Algorithm, 300, time.Now().Unix())
-			// RFC 8945 §5.3.1: the first message's MAC covers the
-			// request's; each later one covers the previous reply's.
-			wire, requestMAC, err = dns.TsigGenerate(m, key.Secret, requestMAC, i > 0)
-		} else {
-			wire, err = m.Pack()
-		}
-		if err != nil {
-			return fmt.Errorf("transfer: pack message %d: %w", i, err)
-		}
-		if err := writeTCP(c, wire); err != nil {
-			return err
-		}
+	if err := put(soa); err != nil {
+		return err
+	}
+	if err := send(); err != nil {
+		return err
 	}
 	h.log.Info("zone transferred", "remote", c.RemoteAddr().String(), "serial", soa.Serial,
-		"messages", len(msgs), "type", dns.TypeToString[q.Qtype], "tsig", key != nil)
+		"messages", n, "type", dns.TypeToString[q.Qtype], "tsig", key != nil)
 	return nil
 }
 

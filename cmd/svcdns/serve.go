@@ -129,10 +129,11 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	}
 	d.srv = resolver.NewServer(d.h, limits, d.log)
 	d.srv.SetQueryLog(cfg.QueryLog)
-	policy, err := transferPolicy(cfg)
+	policy, keys, err := transferPolicy(cfg)
 	if err != nil {
 		return err
 	}
+	d.h.SetTSIGKeys(keys)
 	d.srv.SetTransfer(d.h.Transfer(policy))
 	if err := d.srv.Listen(cfg.Listen); err != nil {
 		return err
@@ -198,20 +199,21 @@ func serverLimits(c config.Config) (resolver.Limits, error) {
 }
 
 // transferPolicy maps the transfer settings onto the resolver's.
-func transferPolicy(c config.Config) (resolver.TransferPolicy, error) {
-	p := resolver.TransferPolicy{Keys: map[string]resolver.TSIGKey{}}
+func transferPolicy(c config.Config) (resolver.TransferPolicy, map[string]resolver.TSIGKey, error) {
+	var p resolver.TransferPolicy
+	keys := map[string]resolver.TSIGKey{}
 	for _, n := range c.Transfer.AllowNetworks {
 		pr, err := netip.ParsePrefix(n)
 		if err != nil {
-			return p, fmt.Errorf("config: transfer.allow_networks %q: %w", n, err)
+			return p, nil, fmt.Errorf("config: transfer.allow_networks %q: %w", n, err)
 		}
 		p.Allow = append(p.Allow, pr.Masked())
 	}
 	for _, k := range c.Transfer.TSIGKeys {
 		name := strings.ToLower(dns.Fqdn(k.Name))
-		p.Keys[name] = resolver.TSIGKey{Name: name, Algorithm: dns.Fqdn(strings.ToLower(k.Algorithm)), Secret: k.Secret}
+		keys[name] = resolver.TSIGKey{Name: name, Algorithm: dns.Fqdn(strings.ToLower(k.Algorithm)), Secret: k.Secret}
 	}
-	return p, nil
+	return p, keys, nil
 }
 
 // reload rebuilds the zone aside from the current config and registry and
@@ -263,7 +265,7 @@ func (d *daemon) sendNotify(snap *zone.Snapshot) {
 	}
 	go func() {
 		defer cancel()
-		resolver.Notify(ctx, snap.Origin(), snap.Serial(), d.cfg.Transfer.Notify, key, d.log)
+		resolver.Notify(ctx, snap.SOA(), d.cfg.Transfer.Notify, key, d.log)
 	}()
 }
 
