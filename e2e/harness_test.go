@@ -46,6 +46,10 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// serve prefers the registry cache of `svcdns registry update` over
+	// the embedded excerpt: point every server at an empty cache, so that
+	// a developer's own cache does not change what the tests see.
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	svcdnsBin = filepath.Join(dir, "svcdns")
 	gobin, err := exec.LookPath("go")
 	if err != nil {

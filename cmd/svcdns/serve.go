@@ -107,6 +107,10 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	start := time.Now()
 	d.cfg = cfg
 	d.log = newLogger(cfg, d.cmd.ErrOrStderr())
+	// Watch before reading, so that a change made while the zone is being
+	// built is not lost: it reloads once the server is up.
+	changes, stopWatch := d.watch()
+	defer stopWatch()
 	// Reading the registry and building the zone make ~100 MB of short-
 	// lived garbage on the full registry; collecting it while building
 	// only slows start-up. It is collected, and returned to the system,
@@ -155,8 +159,6 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	debug.SetGCPercent(gcPercent)
 	debug.FreeOSMemory()
 
-	changes, stopWatch := d.watch()
-	defer stopWatch()
 	go d.refresh(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
