@@ -421,19 +421,49 @@ func atof(re *regexp.Regexp, s string) float64 {
 	return v
 }
 
-// cpuSeconds is the user+system CPU time of a process (and its threads).
+// cpuSeconds is the user+system CPU time of a process and of every live
+// process below it (NSD answers from forked children), with their threads.
 func cpuSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
 		return 0, err
 	}
-	// Fields after the ")" that ends the command name; utime and stime
-	// are fields 14 and 15 of the whole line.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
+	type proc struct {
+		ppid int
+		cpu  float64
+	}
+	procs := map[int]proc{}
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// Fields after the ")" that ends the command name: ppid is the
+		// 4th field of the line, utime and stime the 14th and 15th.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		id, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		ppid, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		procs[id] = proc{ppid, (ut + st) / 100} // USER_HZ is 100 on Linux
+	}
+	if _, ok := procs[pid]; !ok {
+		return 0, fmt.Errorf("process %d is gone", pid)
+	}
+	total := 0.0
+	for id, p := range procs {
+		for a := id; a > 1; a = procs[a].ppid {
+			if a == pid {
+				total += p.cpu
+				break
+			}
+			if _, ok := procs[a]; !ok {
+				break
+			}
+		}
+	}
+	return total, nil
 }
 
 func rssKiB(pid int) (int64, error) {

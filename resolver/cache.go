@@ -18,7 +18,7 @@ const cacheShards = 64
 // least recently used reply.
 const (
 	DefaultCacheSize  = 1 << 16
-	DefaultCacheBytes = 16 << 20
+	DefaultCacheBytes = 32 << 20
 )
 
 // entryOverhead estimates the bytes an entry costs beyond its key and
