@@ -24,7 +24,11 @@ const maxKey = 255 + 7
 func (h *Handler) AnswerWire(in []byte, tcp bool, out []byte) []byte {
 	start := time.Now()
 	resp, qtype, kind, hit := h.answerWire(in, tcp, out)
-	h.stats.record(qtype, kind, hit, time.Since(start))
+	var shard byte
+	if len(in) > 1 {
+		shard = in[1] // the low byte of the query ID
+	}
+	h.stats.record(shard, qtype, kind, hit, time.Since(start))
 	return resp
 }
 

@@ -35,13 +35,22 @@ const (
 var latencyBuckets = [...]float64{1e-6, 5e-6, 25e-6, 100e-6, 500e-6, 2.5e-3, 10e-3, 50e-3}
 
 // Stats counts queries without locks or allocation: atomic counters that a
-// Prometheus collector reads.
+// Prometheus collector reads. The counters are spread over shards, picked
+// by the query ID, so that workers on different cores rarely write the
+// same cache line.
 type Stats struct {
+	shards [statShards]statShard
+}
+
+const statShards = 8
+
+type statShard struct {
 	queries   [len(statTypes) + 1][numKinds]atomic.Uint64
 	hits      atomic.Uint64
 	misses    atomic.Uint64
 	latency   [len(latencyBuckets) + 1]atomic.Uint64
 	latencyNs atomic.Uint64
+	_         [64]byte
 }
 
 func typeIndex(t uint16) int {
@@ -82,7 +91,8 @@ func kindOf(resp []byte) int {
 	return kindOther
 }
 
-func (s *Stats) record(qtype uint16, kind int, hit bool, d time.Duration) {
+func (st *Stats) record(shard byte, qtype uint16, kind int, hit bool, d time.Duration) {
+	s := &st.shards[shard%statShards]
 	s.queries[typeIndex(qtype)][kind].Add(1)
 	if hit {
 		s.hits.Add(1)
@@ -107,13 +117,17 @@ type QueryCount struct {
 // Queries returns every non-zero query counter.
 func (s *Stats) Queries() []QueryCount {
 	var out []QueryCount
-	for t := range s.queries {
+	for t := range len(statTypes) + 1 {
 		name := "other"
 		if t < len(statTypes) {
 			name = statTypes[t].name
 		}
-		for k := range s.queries[t] {
-			if n := s.queries[t][k].Load(); n > 0 {
+		for k := range numKinds {
+			var n uint64
+			for i := range s.shards {
+				n += s.shards[i].queries[t][k].Load()
+			}
+			if n > 0 {
 				out = append(out, QueryCount{name, statKinds[k], n})
 			}
 		}
@@ -123,19 +137,43 @@ func (s *Stats) Queries() []QueryCount {
 
 // CacheHits and CacheMisses count replies served from and computed for the
 // reply cache.
-func (s *Stats) CacheHits() uint64   { return s.hits.Load() }
-func (s *Stats) CacheMisses() uint64 { return s.misses.Load() }
+func (s *Stats) CacheHits() uint64 {
+	var n uint64
+	for i := range s.shards {
+		n += s.shards[i].hits.Load()
+	}
+	return n
+}
+
+// CacheMisses: see CacheHits.
+func (s *Stats) CacheMisses() uint64 {
+	var n uint64
+	for i := range s.shards {
+		n += s.shards[i].misses.Load()
+	}
+	return n
+}
 
 // Latency returns the cumulative histogram of the handler's time per
 // query: upper bounds in seconds with their counts, the total count and
 // the sum in seconds.
 func (s *Stats) Latency() (bounds []float64, cumulative []uint64, count uint64, sum float64) {
-	var c uint64
+	bucket := func(i int) uint64 {
+		var n uint64
+		for j := range s.shards {
+			n += s.shards[j].latency[i].Load()
+		}
+		return n
+	}
+	var c, ns uint64
 	for i, b := range latencyBuckets {
-		c += s.latency[i].Load()
+		c += bucket(i)
 		bounds = append(bounds, b)
 		cumulative = append(cumulative, c)
 	}
-	count = c + s.latency[len(latencyBuckets)].Load()
-	return bounds, cumulative, count, float64(s.latencyNs.Load()) / 1e9
+	for j := range s.shards {
+		ns += s.shards[j].latencyNs.Load()
+	}
+	count = c + bucket(len(latencyBuckets))
+	return bounds, cumulative, count, float64(ns) / 1e9
 }
