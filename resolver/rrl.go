@@ -91,8 +91,7 @@ func (r *rrl) check(addr netip.Addr, now time.Time) rrlVerdict {
 	if r.cfg.Slip > 0 {
 		b.slip++
 		if b.slip%r.cfg.Slip == 0 {
-			r.slipped.Add(1)
-			return rrlSlip
+			return rrlSlip // counted by the caller once the reply is made
 		}
 	}
 	r.limited.Add(1)

@@ -62,25 +62,25 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 		now := time.Now()
 		for i := range n {
 			m := &rd[i]
-			if s.rrl != nil {
-				switch s.rrl.check(addrOf(m.Addr), now) {
-				case rrlDrop:
-					continue
-				case rrlSlip:
-					if resp := slipReply(m.Buffers[0][:m.N], outs[w]); resp != nil {
-						wr[w].Buffers[0] = resp
-						wr[w].Addr = m.Addr
-						w++
-					}
-					continue
-				}
-			}
 			resp := s.answer(m.Buffers[0][:m.N], false, outs[w])
 			if s.queryLog {
 				s.logQuery(m.Addr, "udp", m.Buffers[0][:m.N], resp)
 			}
 			if resp == nil {
 				continue
+			}
+			// As NSD and Knot do: limit the responses, not the queries,
+			// per source prefix.
+			if s.rrl != nil {
+				switch s.rrl.check(addrOf(m.Addr), now) {
+				case rrlDrop:
+					continue
+				case rrlSlip:
+					if resp = slipReply(m.Buffers[0][:m.N], outs[w]); resp == nil {
+						continue
+					}
+					s.rrl.slipped.Add(1)
+				}
 			}
 			wr[w].Buffers[0] = resp
 			wr[w].Addr = m.Addr
