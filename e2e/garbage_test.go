@@ -280,11 +280,11 @@ func (g *garbageGen) edns(tcp bool) []byte {
 // garbageTally counts the replies of one socket or connection and keeps
 // the first problems.
 type garbageTally struct {
-	sent, replies     int
-	byRcode, byKind   map[string]int
-	problems          []string
-	problemsCount     int
-	replied, answered []bool
+	sent, replies   int
+	byRcode, byKind map[string]int
+	problems        []string
+	problemsCount   int
+	replied         []bool
 }
 
 func newGarbageTally(n int) *garbageTally {
