@@ -133,8 +133,34 @@ func (s *server) Stderr() string { return s.stderr.String() }
 // log is printed when the test failed.
 func startServer(t testing.TB, args ...string) *server {
 	t.Helper()
-	argv := append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--log-format", "json"}, args...)
+	p := spawnServer(t, nil, append([]string{"--metrics-listen", ""}, args...))
+	return &server{Addr: p.Addr, stderr: p.stderr}
+}
+
+// spawned is a running `svcdns serve` that has logged "ready".
+type spawned struct {
+	Addr   string // host:port of both listeners
+	PID    int
+	stderr *readyWatcher
+	exited chan struct{} // closed once the process has exited
+}
+
+// spawnServer starts `svcdns serve --listen 127.0.0.1:0 --log-format json`
+// with args, in the test's environment less its SVCDNS_* variables (svcdns
+// rejects names it does not know) plus env, and waits until it is ready.
+// Cleanup sends SIGTERM and requires a graceful exit with status 0; a
+// test killed by its timeout takes the server with it (Pdeathsig).
+func spawnServer(t testing.TB, env, args []string) *spawned {
+	t.Helper()
+	argv := append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := exec.Command(svcdnsBin, argv...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SVCDNS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	w := &readyWatcher{ready: make(chan string, 1)}
 	var stdout syncBuffer
 	cmd.Stdout = &stdout
@@ -143,15 +169,18 @@ func startServer(t testing.TB, args ...string) *server {
 		t.Fatalf("start svcdns: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	s := &server{stderr: w}
-	exited := false
+	p := &spawned{PID: cmd.Process.Pid, stderr: w, exited: make(chan struct{})}
+	go func() { done <- cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
-		if !exited {
+		if p.Addr != "" {
 			stopProcess(t, "svcdns", cmd, done)
+		} else {
+			_ = cmd.Process.Kill()
+			<-p.exited
 		}
 		if t.Failed() {
-			t.Logf("svcdns %s\n--- stderr ---\n%s--- stdout ---\n%s", strings.Join(argv, " "), tail(w.String(), 64<<10), tail(stdout.String(), 8<<10))
+			t.Logf("svcdns %s (env %s)\n--- stderr ---\n%s--- stdout ---\n%s", strings.Join(argv, " "), strings.Join(env, " "),
+				tail(w.String(), 64<<10), tail(stdout.String(), 8<<10))
 		}
 	})
 	select {
@@ -160,11 +189,10 @@ func startServer(t testing.TB, args ...string) *server {
 		if err != nil {
 			t.Fatalf("svcdns ready line: %v", err)
 		}
-		s.Addr = addr
-		return s
-	case err := <-done:
-		exited = true
-		t.Fatalf("svcdns exited before it was ready: %v", err)
+		p.Addr = addr
+		return p
+	case <-p.exited:
+		t.Fatalf("svcdns exited before it was ready\n%s", tail(w.String(), 8<<10))
 	case <-time.After(readyTimeout):
 		t.Fatalf("svcdns not ready after %v", readyTimeout)
 	}

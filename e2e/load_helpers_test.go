@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,53 +44,11 @@ type loadServer struct {
 // is required.
 func startLoadServer(t testing.TB, env []string, args ...string) *loadServer {
 	t.Helper()
-	argv := append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
-	cmd := exec.Command(svcdnsBin, argv...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SVCDNS_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	// A load test killed by its timeout must not leave a server behind,
-	// still answering (and busy) on the machine.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	w := &readyWatcher{ready: make(chan string, 1)}
-	var stdout syncBuffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = w
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start svcdns: %v", err)
-	}
-	done := make(chan error, 1)
-	s := &loadServer{PID: cmd.Process.Pid, stderr: w, exited: make(chan struct{}),
+	p := spawnServer(t, env, append([]string{"--metrics-listen", "127.0.0.1:0"}, args...))
+	s := &loadServer{Addr: p.Addr, PID: p.PID, stderr: p.stderr, exited: p.exited,
 		http: &http.Client{Timeout: 5 * time.Second}}
-	go func() { done <- cmd.Wait(); close(s.exited) }()
-	t.Cleanup(func() {
-		if s.Addr != "" {
-			stopProcess(t, "svcdns", cmd, done)
-		} else {
-			_ = cmd.Process.Kill()
-			<-s.exited
-		}
-		s.http.CloseIdleConnections()
-		if t.Failed() {
-			t.Logf("svcdns %s (env %s)\n--- stderr ---\n%s--- stdout ---\n%s", strings.Join(argv, " "), strings.Join(env, " "),
-				tail(w.String(), 32<<10), tail(stdout.String(), 8<<10))
-		}
-	})
-	select {
-	case listen := <-w.ready:
-		addr, err := listenAddr(listen)
-		if err != nil {
-			t.Fatalf("svcdns ready line: %v", err)
-		}
-		s.Addr = addr
-	case <-s.exited:
-		t.Fatalf("svcdns exited before it was ready\n%s", tail(w.String(), 8<<10))
-	case <-time.After(readyTimeout):
-		t.Fatalf("svcdns not ready after %v", readyTimeout)
-	}
+	t.Cleanup(s.http.CloseIdleConnections)
+	w := p.stderr
 	// "metrics listening" is logged before "ready".
 	for _, line := range strings.Split(w.String(), "\n") {
 		var rec struct {
