@@ -1,16 +1,17 @@
 package resolver
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // udpBatch is how many datagrams one recvmmsg/sendmmsg call moves: under
@@ -22,88 +23,163 @@ const udpBatch = 32
 // cut and is answered FORMERR.
 const maxUDPQuery = 4096
 
-// batchConn is what ipv4.PacketConn and ipv6.PacketConn share.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+// mmsghdr is struct mmsghdr of recvmmsg(2)/sendmmsg(2); Go lays it out as
+// C does on 32- and 64-bit Linux.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
 }
 
-func newBatchConn(c *net.UDPConn) batchConn {
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
-		return ipv6.NewPacketConn(c)
+// udpBatchBufs holds everything one socket's loop reads into and writes
+// from, allocated once: the packet buffers, the sender addresses (kept in
+// kernel form and handed straight back to sendmmsg) and the message
+// headers that point at them. Nothing is allocated per packet.
+type udpBatchBufs struct {
+	rd, wr   [udpBatch]mmsghdr
+	rdv, wrv [udpBatch]unix.Iovec
+	from     [udpBatch]unix.RawSockaddrInet6 // large enough for IPv4 too
+	in, out  [udpBatch][]byte
+}
+
+func newUDPBatchBufs() *udpBatchBufs {
+	b := new(udpBatchBufs)
+	for i := range udpBatch {
+		b.in[i] = make([]byte, maxUDPQuery)
+		b.out[i] = make([]byte, 0, maxUDPQuery)
+		b.rdv[i].Base = &b.in[i][0]
+		b.rd[i].hdr.Iov = &b.rdv[i]
+		b.rd[i].hdr.SetIovlen(1)
+		b.rd[i].hdr.Name = (*byte)(unsafe.Pointer(&b.from[i]))
+		b.wr[i].hdr.Iov = &b.wrv[i]
+		b.wr[i].hdr.SetIovlen(1)
 	}
-	return ipv4.NewPacketConn(c)
+	return b
+}
+
+// mmsg runs recvmmsg or sendmmsg on fd; n is the number of messages moved.
+func mmsg(trap, fd uintptr, hs []mmsghdr) (n int, errno syscall.Errno) {
+	r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), 0, 0, 0)
+	return int(r), e
 }
 
 // serveUDP answers every datagram on conn until it is closed. One
 // goroutine owns one socket (SO_REUSEPORT gives each core its own) and
-// reads and writes in batches, with buffers reused for every packet.
+// reads and writes in batches through recvmmsg/sendmmsg, waiting in Go's
+// poller when the socket is empty.
 func (s *Server) serveUDP(conn *net.UDPConn) {
 	defer s.wg.Done()
-	bc := newBatchConn(conn)
-	rd := make([]ipv4.Message, udpBatch)
-	wr := make([]ipv4.Message, udpBatch)
-	outs := make([][]byte, udpBatch)
-	for i := range rd {
-		rd[i].Buffers = [][]byte{make([]byte, maxUDPQuery)}
-		wr[i].Buffers = make([][]byte, 1)
-		outs[i] = make([]byte, 0, maxUDPQuery)
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		s.log.Error("udp socket", "err", err)
+		return
+	}
+	b := newUDPBatchBufs()
+	var (
+		n     int
+		errno syscall.Errno
+	)
+	recv := func(fd uintptr) bool {
+		for i := range udpBatch {
+			b.rd[i].hdr.Namelen = unix.SizeofSockaddrInet6
+			b.rdv[i].SetLen(maxUDPQuery)
+		}
+		n, errno = mmsg(unix.SYS_RECVMMSG, fd, b.rd[:])
+		return errno != unix.EAGAIN
 	}
 	for {
-		n, err := bc.ReadBatch(rd, 0)
-		if err != nil {
+		if err := rc.Read(recv); err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			s.log.Debug("udp read", "err", err)
 			continue
 		}
-		w := 0
-		now := time.Now()
-		for i := range n {
-			m := &rd[i]
-			resp := s.answer(m.Buffers[0][:m.N], false, outs[w])
-			if s.queryLog {
-				s.logQuery(m.Addr, "udp", m.Buffers[0][:m.N], resp)
-			}
-			if resp == nil {
-				continue
-			}
-			// As NSD and Knot do: limit the responses, not the queries,
-			// per source prefix.
-			if s.rrl != nil {
-				switch s.rrl.check(addrOf(m.Addr), now) {
-				case rrlDrop:
-					continue
-				case rrlSlip:
-					if resp = slipReply(m.Buffers[0][:m.N], outs[w]); resp == nil {
-						continue
-					}
-					s.rrl.slipped.Add(1)
-				}
-			}
-			wr[w].Buffers[0] = resp
-			wr[w].Addr = m.Addr
-			w++
+		if errno != 0 {
+			s.log.Debug("udp read", "err", errno)
+			continue
 		}
-		for sent := 0; sent < w; {
-			k, err := bc.WriteBatch(wr[sent:w], 0)
-			if err != nil {
-				// One unreachable client must not hold up the others.
-				s.log.Debug("udp write", "remote", wr[sent].Addr.String(), "err", err)
-				k = max(k, 1)
-			}
-			sent += k
-		}
+		w := s.answerBatch(b, n)
+		s.sendBatch(rc, b, w)
 	}
 }
 
-func addrOf(a net.Addr) netip.Addr {
-	if u, ok := a.(*net.UDPAddr); ok {
-		ip, _ := netip.AddrFromSlice(u.IP)
-		return ip
+// answerBatch answers the first n datagrams read into b and sets up the
+// replies to send; it returns how many there are.
+func (s *Server) answerBatch(b *udpBatchBufs, n int) int {
+	var now time.Time
+	if s.rrl != nil {
+		now = time.Now()
 	}
-	return netip.Addr{}
+	w := 0
+	for i := range n {
+		in := b.in[i][:b.rd[i].n]
+		resp := s.answer(in, false, b.out[w])
+		if s.queryLog {
+			s.logQuery(sockaddrUDP(&b.from[i]), "udp", in, resp)
+		}
+		if len(resp) == 0 {
+			continue
+		}
+		// As NSD and Knot do: limit the responses, not the queries,
+		// per source prefix.
+		if s.rrl != nil {
+			switch s.rrl.check(sockaddrIP(&b.from[i]), now) {
+			case rrlDrop:
+				continue
+			case rrlSlip:
+				if resp = slipReply(in, b.out[w]); len(resp) == 0 {
+					continue
+				}
+				s.rrl.slipped.Add(1)
+			}
+		}
+		b.out[w] = resp
+		b.wrv[w].Base = &resp[0]
+		b.wrv[w].SetLen(len(resp))
+		b.wr[w].hdr.Name = b.rd[i].hdr.Name
+		b.wr[w].hdr.Namelen = b.rd[i].hdr.Namelen
+		w++
+	}
+	return w
+}
+
+// sendBatch sends the first w replies set up in b. A reply the kernel
+// refuses (an unreachable client) is skipped, so that it holds up no other.
+func (s *Server) sendBatch(rc syscall.RawConn, b *udpBatchBufs, w int) {
+	for sent := 0; sent < w; {
+		var (
+			k     int
+			errno syscall.Errno
+		)
+		err := rc.Write(func(fd uintptr) bool {
+			k, errno = mmsg(unix.SYS_SENDMMSG, fd, b.wr[sent:w])
+			return errno != unix.EAGAIN
+		})
+		if err != nil {
+			return // closed
+		}
+		if errno != 0 || k <= 0 {
+			s.log.Debug("udp write", "remote", sockaddrUDP((*unix.RawSockaddrInet6)(unsafe.Pointer(b.wr[sent].hdr.Name))).String(), "err", errno)
+			k = 1
+		}
+		sent += k
+	}
+}
+
+// sockaddrIP reads the address out of a sockaddr_in or sockaddr_in6.
+func sockaddrIP(sa *unix.RawSockaddrInet6) netip.Addr {
+	if sa.Family == unix.AF_INET {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrFrom4(sa4.Addr)
+	}
+	return netip.AddrFrom16(sa.Addr)
+}
+
+// sockaddrUDP is the sockaddr as a *net.UDPAddr, for logs.
+func sockaddrUDP(sa *unix.RawSockaddrInet6) *net.UDPAddr {
+	// Port is in network byte order in both forms, at the same offset.
+	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(sockaddrIP(sa), port))
 }
 
 // logQuery logs one query and its outcome (query_log): off by default,
