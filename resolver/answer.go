@@ -53,9 +53,9 @@ func (h *Handler) answerWire(in []byte, tcp bool, out []byte) (resp []byte, qtyp
 	key := appendKey(kb[:0], &q, limit)
 	var hash uint64
 	if st.cache != nil {
-		var e *cachedReply
-		if e, hash = st.cache.get(key); e != nil {
-			out = append(out[:0], e.wire...)
+		var wire []byte
+		if wire, hash = st.cache.get(key); wire != nil {
+			out = append(out[:0], wire...)
 			patch(out, &q)
 			return out, q.qtype, kindOf(out), true
 		}
@@ -66,7 +66,7 @@ func (h *Handler) answerWire(in []byte, tcp bool, out []byte) (resp []byte, qtyp
 		return resp, qtype, kind, false
 	}
 	if st.cache != nil {
-		st.cache.put(hash, &cachedReply{key: append([]byte(nil), key...), wire: append([]byte(nil), wire...)})
+		st.cache.put(hash, key, wire)
 	}
 	patch(wire, &q)
 	return wire, q.qtype, kindOf(wire), false

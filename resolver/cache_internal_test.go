@@ -20,11 +20,11 @@ func TestReplyCacheBounds(t *testing.T) {
 			for i := range tc.entries {
 				key := []byte(fmt.Sprintf("key-%d", i))
 				_, h := c.get(key)
-				c.put(h, &cachedReply{key: key, wire: wire})
+				c.put(h, key, wire)
 			}
 			// Per-shard budgets may each run one entry over while the
 			// shard holds a single entry; never more.
-			if got, limit := c.size(), tc.budget+cacheShards*(300+entryOverhead+16); got > limit {
+			if got, limit := c.size(), tc.budget+cacheShards*(300+entryOverhead+32); got > limit {
 				t.Errorf("cache holds %d bytes, budget %d", got, tc.budget)
 			}
 			if c.len() > tc.size {
@@ -32,7 +32,7 @@ func TestReplyCacheBounds(t *testing.T) {
 			}
 			// The most recent entry is still there and exact.
 			key := []byte(fmt.Sprintf("key-%d", tc.entries-1))
-			if e, _ := c.get(key); e == nil || string(e.key) != string(key) {
+			if w, _ := c.get(key); w == nil || string(w) != string(wire) {
 				t.Errorf("newest entry evicted")
 			}
 			total := 0
@@ -46,5 +46,31 @@ func TestReplyCacheBounds(t *testing.T) {
 				t.Errorf("byte count %d drifted from the entries' %d", c.size(), total)
 			}
 		})
+	}
+}
+
+// TestReplyCacheKeepsHotEntries checks that promoting entries lazily (not
+// on every hit) still keeps a reply hit all along while many others pass
+// through and are evicted.
+func TestReplyCacheKeepsHotEntries(t *testing.T) {
+	c := newReplyCache(cacheShards*64, 1<<30)
+	wire := []byte("reply")
+	hot := [][]byte{[]byte("hot-1"), []byte("hot-2"), []byte("hot-3")}
+	for _, k := range hot {
+		_, h := c.get(k)
+		c.put(h, k, wire)
+	}
+	for i := range 100000 {
+		key := []byte(fmt.Sprintf("cold-%d", i))
+		_, h := c.get(key)
+		c.put(h, key, wire)
+		for _, k := range hot {
+			if w, _ := c.get(k); w == nil {
+				t.Fatalf("%s evicted after %d other entries", k, i+1)
+			}
+		}
+	}
+	if c.len() > cacheShards*64 {
+		t.Errorf("cache holds %d entries, limit %d", c.len(), cacheShards*64)
 	}
 }
