@@ -49,27 +49,41 @@ func (h *Handler) answerWire(in []byte, tcp bool, out []byte) (resp []byte, qtyp
 			limit = max(min(q.udpSize, h.udpSize), dns.MinMsgSize)
 		}
 	}
-	var kb [maxKey]byte
-	key := appendKey(kb[:0], &q, limit)
-	var hash uint64
-	if st.cache != nil {
-		var wire []byte
-		if wire, hash = st.cache.get(key); wire != nil {
-			out = append(out[:0], wire...)
-			patch(out, &q)
-			return out, q.qtype, kindOf(out), true
-		}
+	// The reply as sent over TCP serves UDP too whenever it fits, so one
+	// entry answers both transports; only a reply too large for the
+	// client's payload size has a second, UDP-sized entry.
+	wire, hit := h.cached(st, &q, in, 0, out)
+	if wire != nil && !tcp && len(wire) > int(limit) {
+		wire, hit = h.cached(st, &q, in, limit, out)
 	}
-	wire := h.compute(st, in, tcp, out)
 	if wire == nil {
 		resp, qtype, kind = h.answerSlow(st, in, tcp, out)
 		return resp, qtype, kind, false
 	}
-	if st.cache != nil {
-		st.cache.put(hash, key, wire)
+	if hit {
+		wire = append(out[:0], wire...)
 	}
 	patch(wire, &q)
-	return wire, q.qtype, kindOf(wire), false
+	return wire, q.qtype, kindOf(wire), hit
+}
+
+// cached returns the packed reply to q's lower-cased question, sized for a
+// UDP payload of limit (0: unlimited, as over TCP): from the cache (hit;
+// the reply must then be copied before it is patched), or computed into
+// out and cached. It is nil when the fast path cannot answer.
+func (h *Handler) cached(st *served, q *wireQuery, in []byte, limit uint16, out []byte) (wire []byte, hit bool) {
+	var kb [maxKey]byte
+	key := appendKey(kb[:0], q, limit)
+	var hash uint64
+	if st.cache != nil {
+		if wire, hash = st.cache.get(key); wire != nil {
+			return wire, true
+		}
+	}
+	if wire = h.compute(st, in, limit == 0, out); wire != nil && st.cache != nil {
+		st.cache.put(hash, key, wire)
+	}
+	return wire, false
 }
 
 // compute answers a plain query as asked in lower case, so that one packed

@@ -44,7 +44,7 @@ func newCachedReply(key, wire []byte) cachedReply {
 func (e cachedReply) keyLen() int  { return int(binary.LittleEndian.Uint16(e[4:])) }
 func (e cachedReply) key() []byte  { return e[entryHeader : entryHeader+e.keyLen()] }
 func (e cachedReply) wire() []byte { return e[entryHeader+e.keyLen():] }
-func (e cachedReply) cost() int    { return cap(e) + entryOverhead }
+func (e cachedReply) cost() int    { return len(e) + entryOverhead }
 
 func (e cachedReply) stamp() uint32        { return binary.LittleEndian.Uint32(e) }
 func (e cachedReply) setStamp(tick uint32) { binary.LittleEndian.PutUint32(e, tick) }
