@@ -117,7 +117,7 @@ type Registry struct {
 	Diagnostics []Diagnostic
 
 	byKey  map[Key][]int32
-	byPort [5]portIndex // by Protocol
+	byPort [5]PortIndex // by Protocol
 }
 
 // Parse reads a registry in any supported format, chosen by content.

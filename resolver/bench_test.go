@@ -10,8 +10,7 @@ import (
 )
 
 func packMix(b *testing.B, n int) [][]byte {
-	snap := zonetest.Full(b)
-	mix := querymix.Generate(snap.Registry(), zonetest.Origin, n, 2)
+	mix := querymix.Generate(zonetest.FullRegistry(b), zonetest.Origin, n, 2)
 	out := make([][]byte, len(mix))
 	for i, q := range mix {
 		out[i] = pack(b, q, variants[1], uint16(i), false)

@@ -20,7 +20,7 @@ import (
 type Snapshot struct {
 	origin string // lower-case FQDN
 	opts   Options
-	reg    *registry.Registry
+	ports  *portTable
 	serial uint32
 	digest [sha256.Size]byte
 	soa    *dns.SOA
@@ -70,18 +70,18 @@ func Build(reg *registry.Registry, opts Options, prev *Snapshot) (*Snapshot, err
 	s := &Snapshot{
 		origin: origin,
 		opts:   opts,
-		reg:    reg,
+		ports:  newPortTable(reg),
 		nodes:  make(map[string]*node, len(reg.Records)),
 		ents:   map[string]bool{},
 	}
 	if err := s.addApex(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBuild, err)
 	}
-	if err := s.addServices(); err != nil {
+	if err := s.addServices(reg); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBuild, err)
 	}
 	s.findENTs()
-	s.setSerial(prev)
+	s.setSerial(reg, prev)
 	return s, nil
 }
 
@@ -180,15 +180,15 @@ func (s *Snapshot) addHost(h Host) error {
 // addServices adds SRV+TXT for every valid name+protocol, and a CNAME for
 // every historic alias. Rows without a protocol have no _PROTO label to
 // live under and are not served (README, "Registry rows in the zone").
-func (s *Snapshot) addServices() error {
+func (s *Snapshot) addServices(reg *registry.Registry) error {
 	type group struct {
 		recs  []*registry.Record
 		alias string
 	}
 	groups := map[registry.Key]*group{}
 	var keys []registry.Key
-	for i := range s.reg.Records {
-		r := &s.reg.Records[i]
+	for i := range reg.Records {
+		r := &reg.Records[i]
 		if r.Name == "" || r.Proto == registry.ProtoNone {
 			continue
 		}
@@ -340,9 +340,9 @@ func (s *Snapshot) findENTs() {
 // setSerial derives the SOA serial from the registry's date (YYYYMMDDnn),
 // keeps the previous one when the content did not change, and otherwise
 // moves strictly past it.
-func (s *Snapshot) setSerial(prev *Snapshot) {
+func (s *Snapshot) setSerial(reg *registry.Registry, prev *Snapshot) {
 	s.digest = s.contentDigest()
-	serial := dateSerial(s.reg)
+	serial := dateSerial(reg)
 	if prev != nil {
 		switch {
 		case prev.digest == s.digest:
@@ -412,6 +412,20 @@ func (s *Snapshot) contentDigest() [sha256.Size]byte {
 			}
 		}
 	}
+	// Port names are synthesized per query from the port table, so its
+	// rows count as content too.
+	for _, r := range s.ports.rows {
+		num(uint32(r.ports.Lo)<<16 | uint32(r.ports.Hi))
+		num(uint32(r.proto)<<8 | uint32(r.status))
+		field(r.name)
+		field(r.unauth)
+		if f := r.facts; f != nil {
+			field(f.desc)
+			field(f.mod)
+			field(f.refs)
+			field(f.notes)
+		}
+	}
 	w.Flush()
 	var d [sha256.Size]byte
 	copy(d[:], h.Sum(nil))
@@ -450,9 +464,6 @@ func (s *Snapshot) SOA() *dns.SOA { return s.soa }
 
 // Records is the number of records in the zone (port names aside).
 func (s *Snapshot) Records() int { return s.count }
-
-// Registry is the registry the zone was built from.
-func (s *Snapshot) Registry() *registry.Registry { return s.reg }
 
 // Names returns every owner name holding records, sorted canonically
 // (RFC 4034 §6.1), for export and transfer.

@@ -54,32 +54,32 @@ func (s *Snapshot) portNode(name string, port uint16, proto registry.Protocol) *
 	if port >= dynamicLo {
 		status = statusDynamic
 	}
-	var facts []*registry.Record
+	var facts []*portFacts
 	var unauth []string // reported on any row of the port, assigned or not
-	for _, i := range s.reg.ByPort(port, proto) {
-		r := s.reg.Record(i)
-		unauth = append(unauth, r.Unauthorized)
+	for _, i := range s.ports.lookup(port, proto) {
+		r := &s.ports.rows[i]
+		unauth = append(unauth, r.unauth)
 		switch {
-		case r.Name != "":
+		case r.name != "":
 			status = registry.Assigned
-			names = append(names, r.Name)
-			if r.Proto == registry.ProtoNone {
+			names = append(names, r.name)
+			if r.proto == registry.ProtoNone {
 				continue // no _PROTO label serves it
 			}
-			owner, err := ServiceOwner(r.Name, proto, s.origin)
+			owner, err := ServiceOwner(r.name, proto, s.origin)
 			if err != nil || (s.nodes[owner] == nil) {
 				continue
 			}
 			if !containsPTR(ptrs, owner) {
 				ptrs = append(ptrs, &dns.PTR{Hdr: hdr(name, dns.TypePTR, ttl), Ptr: owner})
 			}
-		case r.Status == registry.Reserved:
+		case r.status == registry.Reserved:
 			if status != registry.Assigned {
 				status = registry.Reserved
 			}
-			facts = append(facts, r)
+			facts = append(facts, r.facts)
 		default:
-			facts = append(facts, r)
+			facts = append(facts, r.facts)
 		}
 	}
 	if len(ptrs) > 0 {
@@ -95,10 +95,10 @@ func (s *Snapshot) portNode(name string, port uint16, proto registry.Protocol) *
 	}
 	b.add(keyNames, strings.Join(names, ", "))
 	if len(facts) > 0 {
-		b.add(keyDescription, joinRecs(facts, func(r *registry.Record) string { return r.Description }))
-		b.add(keyModified, joinRecs(facts, func(r *registry.Record) string { return r.Modified.String() }))
-		b.add(keyReference, joinRecs(facts, func(r *registry.Record) string { return strings.Join(r.References, ", ") }))
-		b.add(keyNotes, joinRecs(facts, func(r *registry.Record) string { return r.Notes }))
+		b.add(keyDescription, joinFacts(facts, func(f *portFacts) string { return f.desc }))
+		b.add(keyModified, joinFacts(facts, func(f *portFacts) string { return f.mod }))
+		b.add(keyReference, joinFacts(facts, func(f *portFacts) string { return f.refs }))
+		b.add(keyNotes, joinFacts(facts, func(f *portFacts) string { return f.notes }))
 	}
 	b.add(keyUnauthorized, joinUnique(unauth, "; "))
 	n.sets = append(n.sets, rrset{typ: dns.TypeTXT, rrs: []dns.RR{
@@ -119,9 +119,9 @@ func containsPTR(rrs []dns.RR, target string) bool {
 	return false
 }
 
-func joinRecs(recs []*registry.Record, f func(*registry.Record) string) string {
-	vals := make([]string, len(recs))
-	for i, r := range recs {
+func joinFacts(facts []*portFacts, f func(*portFacts) string) string {
+	vals := make([]string, len(facts))
+	for i, r := range facts {
 		vals[i] = f(r)
 	}
 	return joinUnique(vals, "; ")

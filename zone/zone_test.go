@@ -215,6 +215,22 @@ func TestSerial(t *testing.T) {
 	if back.Serial() <= changed.Serial() {
 		t.Errorf("changed back: serial %d -> %d, want an increase (never backwards)", changed.Serial(), back.Serial())
 	}
+	// A change seen only in synthesized port names (a reserved row's
+	// description) is a change of content too.
+	i := slices.IndexFunc(reg.Records, func(r registry.Record) bool { return r.Name == "" && r.HasPort && r.Description != "" })
+	if i < 0 {
+		t.Fatal("the excerpt has no unnamed row with a description")
+	}
+	port := reg.Records[i].Ports.Lo
+	reg.Records[i].Description += " (amended)"
+	amended, _ := zone.Build(reg, zone.DefaultOptions(zonetest.Origin), back)
+	if amended.Serial() <= back.Serial() {
+		t.Errorf("port facts changed: serial %d -> %d, want an increase", back.Serial(), amended.Serial())
+	}
+	name := fmt.Sprintf("_%d._udp.%s", port, zonetest.Origin)
+	if txt := fmt.Sprint(amended.Lookup(name, dns.TypeTXT).Answer); !strings.Contains(txt, "(amended)") {
+		t.Errorf("%s TXT after the change: %s", name, txt)
+	}
 }
 
 func TestOriginMoves(t *testing.T) {

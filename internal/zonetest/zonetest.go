@@ -17,11 +17,17 @@ const Origin = "ports.local."
 // Excerpt builds the zone of the text-table excerpt with default options.
 func Excerpt(t testing.TB) *zone.Snapshot {
 	t.Helper()
+	return build(t, ExcerptRegistry(t))
+}
+
+// ExcerptRegistry parses the text-table excerpt.
+func ExcerptRegistry(t testing.TB) *registry.Registry {
+	t.Helper()
 	reg, err := registry.ParseFile(testenv.Excerpt())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return build(t, reg)
+	return reg
 }
 
 var full struct {

@@ -1,0 +1,63 @@
+package zone
+
+import (
+	"strings"
+
+	"github.com/svcdns/svcdns/registry"
+)
+
+// portTable is what the synthesized _PORT._PROTO names need of the
+// registry, kept with the snapshot in place of the registry itself: the
+// rows with a port, each cut to the fields those answers report, with
+// strings copied out of the parsed registry so that it can be collected
+// once the zone is built.
+type portTable struct {
+	rows  []portRow
+	index [len(registry.Protocols) + 1]registry.PortIndex // by Protocol
+}
+
+type portRow struct {
+	ports  registry.PortRange
+	proto  registry.Protocol // ProtoNone: the row holds its ports on every transport
+	status registry.Status
+	name   string // as registered; "" for reserved and unassigned rows
+	unauth string
+	facts  *portFacts // unnamed rows only
+}
+
+// portFacts is what a port's TXT reports of a row without a name.
+type portFacts struct {
+	desc, mod, refs, notes string
+}
+
+func newPortTable(reg *registry.Registry) *portTable {
+	t := &portTable{}
+	for i := range reg.Records {
+		r := &reg.Records[i]
+		if !r.HasPort {
+			continue
+		}
+		row := portRow{ports: r.Ports, proto: r.Proto, status: r.Status,
+			name: strings.Clone(r.Name), unauth: strings.Clone(r.Unauthorized)}
+		if r.Name == "" {
+			row.facts = &portFacts{desc: strings.Clone(r.Description), mod: r.Modified.String(),
+				refs: strings.Join(r.References, ", "), notes: strings.Clone(r.Notes)}
+		}
+		t.rows = append(t.rows, row)
+	}
+	for _, p := range registry.Protocols {
+		t.index[p] = registry.NewPortIndex(len(t.rows), func(i int) (registry.PortRange, bool) {
+			r := &t.rows[i]
+			return r.ports, r.proto == p || r.proto == registry.ProtoNone
+		})
+	}
+	return t
+}
+
+// lookup returns the rows covering port on proto, in registry order.
+func (t *portTable) lookup(port uint16, proto registry.Protocol) []int32 {
+	if proto == registry.ProtoNone || int(proto) >= len(t.index) {
+		return nil
+	}
+	return t.index[proto].Lookup(port)
+}
