@@ -112,13 +112,12 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	changes, stopWatch := d.watch()
 	defer stopWatch()
 	// Reading the registry and building the zone make ~100 MB of short-
-	// lived garbage on the full registry; collecting it while building
-	// only slows start-up. It is collected, and returned to the system,
-	// once the server is ready.
-	gcPercent := debug.SetGCPercent(-1)
+	// lived garbage on the full registry. It is collected while building
+	// (turning the collector off saved ~15 ms but left the zone scattered
+	// between dead objects, ~3 MB more resident), and what is left is
+	// returned to the system once the server is ready.
 	snap, err := buildZone(cfg, nil)
 	if err != nil {
-		debug.SetGCPercent(gcPercent)
 		return err
 	}
 	if strings.HasSuffix(snap.Origin(), ".local.") || snap.Origin() == "local." {
@@ -156,10 +155,10 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	d.log.Info("ready", "origin", snap.Origin(), "serial", snap.Serial(), "records", snap.Records(),
 		"registry", registryName(cfg), "listen", strings.Join(addrs, ","), "metrics", cfg.MetricsListen,
 		"startup", time.Since(start).Round(time.Millisecond))
-	debug.SetGCPercent(gcPercent)
 	debug.FreeOSMemory()
 
 	go d.refresh(ctx)
+	go trimMemory(ctx, d.log)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
