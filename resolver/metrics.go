@@ -91,6 +91,7 @@ func kindOf(resp []byte) int {
 	return kindOther
 }
 
+// record counts one query; d < 0 means it was not timed.
 func (st *Stats) record(shard byte, qtype uint16, kind int, hit bool, d time.Duration) {
 	s := &st.shards[shard%statShards]
 	s.queries[typeIndex(qtype)][kind].Add(1)
@@ -98,6 +99,9 @@ func (st *Stats) record(shard byte, qtype uint16, kind int, hit bool, d time.Dur
 		s.hits.Add(1)
 	} else {
 		s.misses.Add(1)
+	}
+	if d < 0 {
+		return // not timed
 	}
 	sec := d.Seconds()
 	i := 0
@@ -155,8 +159,8 @@ func (s *Stats) CacheMisses() uint64 {
 }
 
 // Latency returns the cumulative histogram of the handler's time per
-// query: upper bounds in seconds with their counts, the total count and
-// the sum in seconds.
+// query, timed on one query in 16 (by query ID): upper bounds in seconds
+// with their counts, the total count and the sum in seconds.
 func (s *Stats) Latency() (bounds []float64, cumulative []uint64, count uint64, sum float64) {
 	bucket := func(i int) uint64 {
 		var n uint64

@@ -169,9 +169,9 @@ func (s *Server) listenOne(addr string) error {
 	}
 	s.addrs = append(s.addrs, udp[0].LocalAddr())
 	s.mu.Unlock()
-	for _, u := range udp {
+	for i, u := range udp {
 		s.wg.Add(1)
-		go s.serveUDP(u)
+		go s.serveUDP(u, byte(i))
 	}
 	s.wg.Add(1)
 	go s.serveTCP(tl)

@@ -16,6 +16,9 @@ import (
 // and the others, and UDP, keep being served.
 func (s *Server) serveTCP(ln net.Listener) {
 	defer s.wg.Done()
+	// Connections take stats shards in turn, so that ones served on
+	// different cores mostly write different counters.
+	var shard byte
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -40,13 +43,14 @@ func (s *Server) serveTCP(ln net.Listener) {
 			continue
 		}
 		s.wg.Add(1)
-		go func() {
+		shard++
+		go func(shard byte) {
 			defer s.wg.Done()
 			defer func() { <-s.tcpSlots }()
 			defer s.trackConn(c, false)
 			defer c.Close()
-			s.serveConn(c)
-		}()
+			s.serveConn(c, shard)
+		}(shard)
 	}
 }
 
@@ -81,7 +85,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 65535+2); return 
 // the earlier ones), flushing replies when no query is waiting. It closes
 // after Limits.TCPIdle without a query (§6.2.3) or Limits.TCPQueries
 // queries.
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(c net.Conn, shard byte) {
 	r := bufio.NewReaderSize(c, 4096)
 	w := bufio.NewWriterSize(c, 16384)
 	bp := bufPool.Get().(*[]byte)
@@ -116,7 +120,7 @@ func (s *Server) serveConn(c net.Conn) {
 			continue
 		}
 		out := (*bp)[:2]
-		resp := s.answer(in[:size], true, out[2:])
+		resp := s.answer(shard, in[:size], true, out[2:])
 		if s.queryLog {
 			s.logQuery(c.RemoteAddr(), "tcp", in[:size], resp)
 		}

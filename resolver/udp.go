@@ -66,7 +66,7 @@ func mmsg(trap, fd uintptr, hs []mmsghdr) (n int, errno syscall.Errno) {
 // goroutine owns one socket (SO_REUSEPORT gives each core its own) and
 // reads and writes in batches through recvmmsg/sendmmsg, waiting in Go's
 // poller when the socket is empty.
-func (s *Server) serveUDP(conn *net.UDPConn) {
+func (s *Server) serveUDP(conn *net.UDPConn, shard byte) {
 	defer s.wg.Done()
 	rc, err := conn.SyscallConn()
 	if err != nil {
@@ -98,14 +98,14 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			s.log.Debug("udp read", "err", errno)
 			continue
 		}
-		w := s.answerBatch(b, n)
+		w := s.answerBatch(shard, b, n)
 		s.sendBatch(rc, b, w)
 	}
 }
 
 // answerBatch answers the first n datagrams read into b and sets up the
 // replies to send; it returns how many there are.
-func (s *Server) answerBatch(b *udpBatchBufs, n int) int {
+func (s *Server) answerBatch(shard byte, b *udpBatchBufs, n int) int {
 	var now time.Time
 	if s.rrl != nil {
 		now = time.Now()
@@ -113,7 +113,7 @@ func (s *Server) answerBatch(b *udpBatchBufs, n int) int {
 	w := 0
 	for i := range n {
 		in := b.in[i][:b.rd[i].n]
-		resp := s.answer(in, false, b.out[w])
+		resp := s.answer(shard, in, false, b.out[w])
 		if s.queryLog {
 			s.logQuery(sockaddrUDP(&b.from[i]), "udp", in, resp)
 		}
@@ -192,14 +192,15 @@ func (s *Server) logQuery(remote net.Addr, transport string, in, resp []byte) {
 	s.log.Info("query", "remote", remote.String(), "transport", transport, "question", q, "reply", statKinds[kindOf(resp)], "size", len(resp))
 }
 
-// answer runs the handler and turns a panic into a dropped query, so that
-// no packet can take the server down.
-func (s *Server) answer(in []byte, tcp bool, out []byte) (resp []byte) {
+// answer runs the handler, counting into the worker's stats shard, and
+// turns a panic into a dropped query, so that no packet can take the
+// server down.
+func (s *Server) answer(shard byte, in []byte, tcp bool, out []byte) (resp []byte) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("panic answering a query; dropped", "panic", r, "stack", string(debug.Stack()))
 			resp = nil
 		}
 	}()
-	return s.handler.AnswerWire(in, tcp, out)
+	return s.handler.answerOn(shard, in, tcp, out)
 }
