@@ -24,26 +24,42 @@ const (
 	DefaultCacheBytes = 32 << 20
 )
 
-// entryOverhead estimates the bytes an entry costs beyond its key and
-// reply: the LRU's list element and map slot.
+// entryOverhead estimates the bytes an entry costs beyond its reply: the
+// LRU's list element and map slot.
 const entryOverhead = 120
 
+// A cache key (appendKey) is the question exactly as the reply repeats it
+// after its header (lower-cased name, type, class), then keySuffix bytes
+// the reply does not hold: the EDNS flags and the size limit.
+const keySuffix = 3
+
 // cachedReply is one cache entry in a single allocation: a 4-byte
-// promotion stamp, the 2-byte key length, the key, then the packed reply.
-// Only the stamp changes once stored, and only under the shard's lock.
+// promotion stamp, the key's suffix, then the packed reply. The rest of
+// the key is not stored twice: it is the reply's question. Only the stamp
+// changes once stored, and only under the shard's lock.
 type cachedReply []byte
 
-const entryHeader = 6
+const entryHeader = 4 + keySuffix
 
-func newCachedReply(key, wire []byte) cachedReply {
-	e := make(cachedReply, entryHeader, entryHeader+len(key)+len(wire))
-	binary.LittleEndian.PutUint16(e[4:], uint16(len(key)))
-	return append(append(e, key...), wire...)
+// newCachedReply stores wire under key; ok is false when wire does not
+// repeat key's question, and then there is nothing to store.
+func newCachedReply(key, wire []byte) (e cachedReply, ok bool) {
+	q := key[:len(key)-keySuffix]
+	if len(wire) < 12+len(q) || !bytes.Equal(wire[12:12+len(q)], q) {
+		return nil, false
+	}
+	e = make(cachedReply, 4, entryHeader+len(wire))
+	return append(append(e, key[len(q):]...), wire...), true
 }
 
-func (e cachedReply) keyLen() int  { return int(binary.LittleEndian.Uint16(e[4:])) }
-func (e cachedReply) key() []byte  { return e[entryHeader : entryHeader+e.keyLen()] }
-func (e cachedReply) wire() []byte { return e[entryHeader+e.keyLen():] }
+// matches says whether e is the entry for key.
+func (e cachedReply) matches(key []byte) bool {
+	q := key[:len(key)-keySuffix]
+	w := e.wire()
+	return bytes.Equal(e[4:entryHeader], key[len(q):]) && len(w) >= 12+len(q) && bytes.Equal(w[12:12+len(q)], q)
+}
+
+func (e cachedReply) wire() []byte { return e[entryHeader:] }
 func (e cachedReply) cost() int    { return len(e) + entryOverhead }
 
 func (e cachedReply) stamp() uint32        { return binary.LittleEndian.Uint32(e) }
@@ -96,8 +112,8 @@ func (c *replyCache) get(key []byte) ([]byte, uint64) {
 		e.setStamp(s.tick)
 	}
 	s.mu.Unlock()
-	// The hash picks the entry; the stored key makes the match exact.
-	if ok && bytes.Equal(e.key(), key) {
+	// The hash picks the entry; comparing the key makes the match exact.
+	if ok && e.matches(key) {
 		return e.wire(), h
 	}
 	return nil, h
@@ -105,7 +121,10 @@ func (c *replyCache) get(key []byte) ([]byte, uint64) {
 
 // put stores a copy of the reply wire to the query key under key's hash h.
 func (c *replyCache) put(h uint64, key, wire []byte) {
-	e := newCachedReply(key, wire)
+	e, ok := newCachedReply(key, wire)
+	if !ok {
+		return
+	}
 	s := &c.shards[h%cacheShards]
 	s.mu.Lock()
 	e.setStamp(s.tick)
