@@ -35,6 +35,10 @@ type Config struct {
 	// records, 512..4096; the default 1232 avoids IP fragmentation (DNS Flag
 	// Day 2020).
 	EDNSBufferSize uint16 `mapstructure:"edns_buffer_size"`
+	// Workers is how many cores answer queries, as Knot's udp-workers and
+	// NSD's server-count: the Go scheduler's GOMAXPROCS and the number of
+	// SO_REUSEPORT UDP sockets per listen address. 0 means one per CPU.
+	Workers uint16 `mapstructure:"workers"`
 	// MetricsListen is the "host:port" of the /metrics, /healthz and /readyz
 	// HTTP server; "" disables it.
 	MetricsListen string `mapstructure:"metrics_listen"`
@@ -182,6 +186,7 @@ const (
 	defaultExpire         = 604800
 	defaultMinimum        = 300
 	defaultEDNSBufferSize = 1232
+	maxWorkers            = 1024
 	defaultMetricsListen  = "127.0.0.1:9153"
 	defaultLogLevel       = "info"
 	defaultLogFormat      = "text"

@@ -512,6 +512,8 @@ func TestBadValues(t *testing.T) {
 		{name: "soa rname dotted local part", file: "soa: {rname: first.last@example.net}\n", want: []string{`soa.rname "first.last@example.net"`}},
 		{name: "edns over uint16", file: "edns_buffer_size: 70000\n", want: []string{`edns_buffer_size "70000": want an integer in 0..65535`}},
 		{name: "edns too small", env: []string{"SVCDNS_EDNS_BUFFER_SIZE=100"}, want: []string{`edns_buffer_size "100": must be in 512..4096`}},
+		{name: "workers too many", env: []string{"SVCDNS_WORKERS=5000"}, want: []string{"SVCDNS_WORKERS: ", `workers "5000": must be in 0..1024 (0: one per CPU)`}},
+		{name: "workers negative", file: "workers: -1\n", want: []string{`workers "-1": want an integer`}},
 		{name: "log level", args: []string{"--log-level=verbose"}, want: []string{"--log-level: ", `log_level "verbose": must be one of debug, info, warn, error`}},
 		{name: "log format", file: "log_format: xml\n", want: []string{`log_format "xml"`}},
 		{name: "query log", env: []string{"SVCDNS_QUERY_LOG=maybe"}, want: []string{"SVCDNS_QUERY_LOG: ", `query_log "maybe": want true or false`}},
@@ -740,5 +742,19 @@ func TestLimitsValidation(t *testing.T) {
 	c, err := Load("", []string{"SVCDNS_RRL_RATE=0", "SVCDNS_TCP_IDLE_TIMEOUT=3"}, nil)
 	if err != nil || c.RRL.Rate != 0 || c.TCP.IdleTimeout != 3 {
 		t.Errorf("env: %+v %+v %v", c.RRL, c.TCP, err)
+	}
+}
+
+// TestWorkers checks the workers setting from each source, and that its
+// default means one per CPU (0).
+func TestWorkers(t *testing.T) {
+	if c := mustLoad(t, "", nil, parsedFlags(t)); c.Workers != 0 {
+		t.Errorf("default workers %d, want 0 (one per CPU)", c.Workers)
+	}
+	if c := mustLoad(t, writeFile(t, "w.yaml", "workers: 3\n"), nil, parsedFlags(t)); c.Workers != 3 {
+		t.Errorf("workers from file %d, want 3", c.Workers)
+	}
+	if c := mustLoad(t, writeFile(t, "w.yaml", "workers: 3\n"), []string{"SVCDNS_WORKERS=1"}, parsedFlags(t)); c.Workers != 1 {
+		t.Errorf("workers from env over file %d, want 1", c.Workers)
 	}
 }

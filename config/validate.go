@@ -50,6 +50,9 @@ func (c *Config) validate() []*fieldError {
 		// fragmentation, which is what EDNS buffer sizes exist to avoid.
 		v.add("edns_buffer_size", c.EDNSBufferSize, "must be in 512..4096")
 	}
+	if c.Workers > maxWorkers {
+		v.add("workers", c.Workers, "must be in 0..%d (0: one per CPU)", maxWorkers)
+	}
 	c.LogLevel = strings.ToLower(c.LogLevel)
 	if !slices.Contains(logLevels, c.LogLevel) {
 		v.add("log_level", c.LogLevel, "must be one of %s", strings.Join(logLevels, ", "))

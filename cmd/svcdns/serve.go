@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -107,6 +108,9 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	start := time.Now()
 	d.cfg = cfg
 	d.log = newLogger(cfg, d.cmd.ErrOrStderr())
+	if cfg.Workers > 0 {
+		runtime.GOMAXPROCS(int(cfg.Workers))
+	}
 	// Watch before reading, so that a change made while the zone is being
 	// built is not lost: it reloads once the server is up.
 	changes, stopWatch := d.watch()
@@ -152,7 +156,7 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 		addrs = append(addrs, a.Network()+"://"+a.String())
 	}
 	d.ready.Store(true)
-	d.log.Info("ready", "origin", snap.Origin(), "serial", snap.Serial(), "records", snap.Records(),
+	d.log.Info("ready", "origin", snap.Origin(), "serial", snap.Serial(), "records", snap.Records(), "workers", runtime.GOMAXPROCS(0),
 		"registry", registryName(cfg), "listen", strings.Join(addrs, ","), "metrics", cfg.MetricsListen,
 		"startup", time.Since(start).Round(time.Millisecond))
 	debug.FreeOSMemory()
@@ -188,6 +192,7 @@ func serverLimits(c config.Config) (resolver.Limits, error) {
 	l.TCPPerSource = int(c.TCP.MaxPerSource)
 	l.TCPIdle = time.Duration(c.TCP.IdleTimeout) * time.Second
 	l.TCPQueries = int(c.TCP.MaxQueries)
+	l.UDPSockets = int(c.Workers) // 0: one per CPU
 	l.RRL = resolver.RRLConfig{Rate: c.RRL.Rate, Slip: c.RRL.Slip, IPv4Prefix: int(c.RRL.IPv4Prefix), IPv6Prefix: int(c.RRL.IPv6Prefix)}
 	for _, n := range c.RRL.Exempt {
 		p, err := netip.ParsePrefix(n)
@@ -229,7 +234,7 @@ func (d *daemon) reload(reason string) {
 		var snap *zone.Snapshot
 		if snap, err = buildZone(cfg, old); err == nil {
 			if !sameListeners(cfg, d.cfg) {
-				d.log.Warn("listen, metrics_listen, transfer, rrl, tcp and log settings take effect at restart", "reason", reason)
+				d.log.Warn("listen, metrics_listen, workers, transfer, rrl, tcp and log settings take effect at restart", "reason", reason)
 			}
 			d.h.Swap(snap)
 			d.cfg = cfg
@@ -248,7 +253,7 @@ func (d *daemon) reload(reason string) {
 func sameListeners(a, b config.Config) bool {
 	return strings.Join(a.Listen, ",") == strings.Join(b.Listen, ",") && a.MetricsListen == b.MetricsListen &&
 		fmt.Sprint(a.Transfer) == fmt.Sprint(b.Transfer) && a.LogLevel == b.LogLevel && a.LogFormat == b.LogFormat &&
-		a.QueryLog == b.QueryLog && fmt.Sprint(a.RRL, a.TCP) == fmt.Sprint(b.RRL, b.TCP)
+		a.QueryLog == b.QueryLog && fmt.Sprint(a.RRL, a.TCP) == fmt.Sprint(b.RRL, b.TCP) && a.Workers == b.Workers
 }
 
 // sendNotify announces snap's serial, cancelling an announcement of an
