@@ -12,6 +12,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -42,6 +43,7 @@ type options struct {
 	outDir   string
 	results  string
 	servers  []string
+	workers  int
 }
 
 func main() {
@@ -56,6 +58,7 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 4, "dnsperf -c (client sockets)")
 	flag.StringVar(&o.outDir, "out", "bench/out", "work directory (zone, configs, logs)")
 	flag.StringVar(&o.results, "results", "", "also write the table to this Markdown file")
+	flag.IntVar(&o.workers, "workers", 0, "cores each server answers on, set alike for all (svcdns workers, Knot udp-/tcp-workers, NSD server-count); 0: each server's default, one per CPU")
 	flag.Parse()
 	o.modes = strings.Split(modes, ",")
 	o.servers = strings.Split(servers, ",")
@@ -118,7 +121,7 @@ func run(o options) error {
 	}()
 	base := 15300
 	for i, name := range o.servers {
-		s, err := start(name, bin, o.registry, zoneFile, out, base+i)
+		s, err := start(name, bin, o.registry, zoneFile, out, base+i, o.workers)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -210,7 +213,16 @@ func sh(name string, args ...string) error {
 	return nil
 }
 
-func start(name, bin, reg, zoneFile, out string, port int) (*server, error) {
+// knotWorkers is the server-section lines setting Knot's workers, or none
+// for its default (one per CPU).
+func knotWorkers(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("    udp-workers: %d\n    tcp-workers: %d\n", n, n)
+}
+
+func start(name, bin, reg, zoneFile, out string, port, workers int) (*server, error) {
 	dir := filepath.Join(out, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -223,12 +235,15 @@ func start(name, bin, reg, zoneFile, out string, port int) (*server, error) {
 		// Like NSD's rrl-ratelimit: 0 below: rate limiting off, since
 		// one loopback source is the whole load.
 		c.Env = append(os.Environ(), "SVCDNS_RRL_RATE=0")
+		if workers > 0 {
+			c.Env = append(c.Env, fmt.Sprintf("SVCDNS_WORKERS=%d", workers))
+		}
 	case "knot":
 		conf := fmt.Sprintf(`server:
     listen: %s
     rundir: %s
     user: root
-log:
+%slog:
   - target: stderr
     any: warning
 database:
@@ -238,7 +253,7 @@ zone:
     storage: %s
     file: %s
     journal-content: none
-`, addr, dir, dir, filepath.Dir(zoneFile), filepath.Base(zoneFile))
+`, addr, dir, knotWorkers(workers), dir, filepath.Dir(zoneFile), filepath.Base(zoneFile))
 		if err := os.WriteFile(filepath.Join(dir, "knot.conf"), []byte(conf), 0o644); err != nil {
 			return nil, err
 		}
@@ -265,7 +280,7 @@ remote-control:
 zone:
     name: ports.local
     zonefile: %s
-`, addr, port, runtime.NumCPU(), filepath.Dir(zoneFile), dir, dir, dir, filepath.Base(zoneFile))
+`, addr, port, cmp.Or(workers, runtime.NumCPU()), filepath.Dir(zoneFile), dir, dir, dir, filepath.Base(zoneFile))
 		if err := os.WriteFile(filepath.Join(dir, "nsd.conf"), []byte(conf), 0o644); err != nil {
 			return nil, err
 		}
@@ -496,8 +511,13 @@ func render(o options, results map[string]*result, servers map[string]*server, r
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# svcdns benchmark\n\n")
 	fmt.Fprintf(&b, "- date: %s\n- machine: %s, %d CPUs (%s), %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), cpuModel(), runtime.GOOS+"/"+runtime.GOARCH)
-	fmt.Fprintf(&b, "- command: `go run ./bench -runs %d -duration %s -modes %s -clients %d -queries %d`\n",
-		o.runs, o.duration, strings.Join(o.modes, ","), o.clients, o.queries)
+	fmt.Fprintf(&b, "- command: `go run ./bench -runs %d -duration %s -modes %s -clients %d -queries %d -workers %d`\n",
+		o.runs, o.duration, strings.Join(o.modes, ","), o.clients, o.queries, o.workers)
+	workers := "each server's default, one per CPU"
+	if o.workers > 0 {
+		workers = fmt.Sprintf("%d for every server (svcdns workers, Knot udp-workers and tcp-workers, NSD server-count)", o.workers)
+	}
+	fmt.Fprintf(&b, "- workers: %s\n", workers)
 	fmt.Fprintf(&b, "- zone: `svcdns zone export` of %s, served by every server; query mix: internal/querymix (%d queries)\n", filepath.Base(o.registry), o.queries)
 	fmt.Fprintf(&b, "- versions: %s\n\n", versions())
 	fmt.Fprintf(&b, "| mode | server | QPS median | QPS min | QPS max | avg latency | lost | CPU µs/answer |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
