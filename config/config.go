@@ -18,6 +18,12 @@ type Config struct {
 	// registry into its cache (conditional GET) when Registry is ""; 0
 	// turns it off.
 	RegistryRefresh uint32 `mapstructure:"registry_refresh"`
+	// StateDir is where svcdns keeps what it makes for itself and must find
+	// again after a restart (generated keys and secrets, a lab certificate,
+	// the zone transfer journal). "" means the default that StateDirectory
+	// resolves: $STATE_DIRECTORY (systemd's StateDirectory=), else
+	// $XDG_STATE_HOME/svcdns, else ~/.local/state/svcdns.
+	StateDir string `mapstructure:"state_dir"`
 	// TTL holds the TTL of each record type.
 	TTL TTLs `mapstructure:"ttl"`
 	// SOA holds the fields of the apex SOA record other than the serial.

@@ -758,3 +758,27 @@ func TestWorkers(t *testing.T) {
 		t.Errorf("workers from env over file %d, want 1", c.Workers)
 	}
 }
+
+func TestStateDirectory(t *testing.T) {
+	tests := []struct {
+		name, configured string
+		env              []string
+		want             string
+		err              bool
+	}{
+		{"configured wins", "/srv/svcdns/", []string{"STATE_DIRECTORY=/var/lib/svcdns"}, "/srv/svcdns", false},
+		{"systemd", "", []string{"HOME=/root", "STATE_DIRECTORY=/var/lib/svcdns:/var/lib/other"}, "/var/lib/svcdns", false},
+		{"xdg", "", []string{"HOME=/home/u", "XDG_STATE_HOME=/home/u/state"}, "/home/u/state/svcdns", false},
+		{"relative xdg ignored", "", []string{"HOME=/home/u", "XDG_STATE_HOME=state"}, "/home/u/.local/state/svcdns", false},
+		{"home", "", []string{"HOME=/home/u"}, "/home/u/.local/state/svcdns", false},
+		{"nothing", "", nil, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := StateDirectory(Config{StateDir: tc.configured}, tc.env)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Errorf("StateDirectory = %q, %v; want %q (error %v)", got, err, tc.want, tc.err)
+			}
+		})
+	}
+}

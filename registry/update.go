@@ -14,9 +14,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/svcdns/svcdns/internal/atomicfile"
 )
 
 // DefaultURL is IANA's official XML registry.
@@ -180,7 +181,7 @@ func Update(ctx context.Context, o UpdateOptions) (UpdateResult, error) {
 	// A server that ignores validators sends the same bytes again; leave
 	// the file (and its mtime, which `serve` watches) alone.
 	if cur.data == nil || cur.sha256 != newMeta.SHA256 {
-		renamed, err := writeFileAtomic(o.Path, body, cur.perm)
+		renamed, err := atomicfile.Write(o.Path, body, cur.perm)
 		res.Changed = renamed
 		if err != nil {
 			return res, fmt.Errorf("registry: update: %w", err)
@@ -190,7 +191,7 @@ func Update(ctx context.Context, o UpdateOptions) (UpdateResult, error) {
 	// file, and its hash no longer matches a replaced one.
 	if mb, err := json.MarshalIndent(newMeta, "", "  "); err != nil {
 		res.MetaErr = err
-	} else if _, err := writeFileAtomic(o.Path+metaSuffix, append(mb, '\n'), 0o644); err != nil {
+	} else if _, err := atomicfile.Write(o.Path+metaSuffix, append(mb, '\n'), 0o644); err != nil {
 		res.MetaErr = fmt.Errorf("registry: update: %w", err)
 	}
 	return res, nil
@@ -309,62 +310,4 @@ func readBody(resp *http.Response, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("got %d of %d bytes (Content-Length): %w", buf.Len(), resp.ContentLength, io.ErrUnexpectedEOF)
 	}
 	return buf.Bytes(), nil
-}
-
-// writeFileAtomic replaces path with data so that a reader (or a crash)
-// sees either the old file or the new one, never a part: a temporary file
-// in the same directory (rename is atomic only within a file system) is
-// written, synced and renamed over path, then the directory is synced so
-// the rename itself survives a crash. renamed tells whether path now holds
-// data, which it does when only the directory sync failed.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (renamed bool, err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, fmt.Errorf("cannot create the directory of %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return false, fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) (bool, error) {
-		f.Close()
-		os.Remove(tmp)
-		return false, fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return false, fmt.Errorf("cannot replace %s: %w", path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return true, fmt.Errorf("replaced %s, but %w", path, err)
-	}
-	return true, nil
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for fsync there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	return nil
 }
