@@ -455,7 +455,9 @@ func TestEncryptedCertReload(t *testing.T) {
 	// A broken certificate file is logged and the good one stays; SIGHUP
 	// rereads the files.
 	opsReplaceByRename(t, certFile, []byte("not a certificate\n"))
-	if !opsWaitFor(10*time.Second, 50*time.Millisecond, func() bool { return srv.LogCount("certificate reload failed; still serving the previous certificate") > 0 }) {
+	if !opsWaitFor(10*time.Second, 50*time.Millisecond, func() bool {
+		return srv.LogCount("certificate reload failed; still serving the previous certificate") > 0
+	}) {
 		t.Error("a broken certificate file was not logged as a failed reload")
 	}
 	if s, err := serialOf("tls"); err != nil || s != 101 {
