@@ -322,4 +322,3 @@ func dnsperfEncrypted(mode string, port int, qfile string, d time.Duration, clie
 	}
 	return atof(reQPS, o), done, nil
 }
-
