@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // DoHPath is the URI path of DNS over HTTPS queries, the one RFC 8484 §3
@@ -263,7 +265,15 @@ func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) er
 			MaxHeaderBytes:    16 << 10,
 			ErrorLog:          log.New(handshakeLog{s}, "", 0),
 		}
-		hs.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: lim.MaxStreams}
+		h2 := &http2.Server{MaxConcurrentStreams: uint32(lim.MaxStreams), IdleTimeout: lim.Idle}
+		if err := http2.ConfigureServer(hs, h2); err != nil {
+			ln.Close()
+			s.Shutdown(context.Background())
+			return fmt.Errorf("resolver: https %s: %w", a, err)
+		}
+		hs.TLSNextProto["h2"] = func(base *http.Server, c *tls.Conn, h http.Handler) {
+			h2.ServeConn(recordPerReply{c}, &http2.ServeConnOpts{BaseConfig: base, Handler: h})
+		}
 		s.addListener(trHTTPS, ln.Addr(), func() error {
 			// In-flight requests get a moment; answers take microseconds.
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -281,4 +291,39 @@ func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) er
 		s.log.Info("listening", "https", ln.Addr().String())
 	}
 	return nil
+}
+
+// recordPerReply sends each HTTP/2 frame that ends a stream, with the
+// frames before it, in a TLS record of its own. Go's HTTP/2 server packs
+// the replies of several streams into one write when they are ready
+// together; a client that takes one reply per wake-up of its socket
+// (dnsperf's DoH client does) then leaves the others unread until more
+// data comes, and stalls: with it, dnsperf completed a few queries a
+// second. nghttp2, behind BIND, also writes one reply per record. Only
+// record boundaries change, never the bytes, so a frame cut across two
+// writes by the server's buffer does no harm.
+type recordPerReply struct{ *tls.Conn }
+
+func (c recordPerReply) Write(p []byte) (int, error) { return splitReplies(p, c.Conn.Write) }
+
+// splitReplies writes p with write, cutting after every DATA or HEADERS
+// frame with END_STREAM (RFC 9113 §6.1, §6.2) that is not at its end.
+func splitReplies(p []byte, write func([]byte) (int, error)) (int, error) {
+	written := 0
+	for off := 0; off+9 <= len(p); {
+		end := off + 9 + (int(p[off])<<16 | int(p[off+1])<<8 | int(p[off+2]))
+		if end > len(p) {
+			break
+		}
+		if typ, flags := p[off+3], p[off+4]; typ <= 0x1 && flags&0x1 != 0 && end < len(p) {
+			n, err := write(p[written:end])
+			written += n
+			if err != nil {
+				return written, err
+			}
+		}
+		off = end
+	}
+	n, err := write(p[written:])
+	return written + n, err
 }
