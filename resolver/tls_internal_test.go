@@ -177,3 +177,32 @@ func TestDoTConnection(t *testing.T) {
 		t.Errorf("idle connection: read %v after %v, want closed after the 300 ms idle timeout", err, time.Since(start))
 	}
 }
+
+// TestIXFROverTLS: an IXFR request over TLS goes to the same transfer
+// function as over TCP (today a full transfer, RFC 1995 §4).
+func TestIXFROverTLS(t *testing.T) {
+	_, tlsAddr, roots := tlsServer(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, XoTPolicy{}, nil, ConnLimits{})
+	c := &dns.Client{Net: "tcp-tls", Timeout: 10 * time.Second,
+		TLSConfig: &tls.Config{RootCAs: roots, ServerName: "ns1.ports.local", NextProtos: []string{"dot"}}}
+	conn, err := c.Dial(tlsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := new(dns.Msg)
+	m.SetIxfr(zonetest.Origin, 1, "ns1."+zonetest.Origin, "hostmaster."+zonetest.Origin)
+	env, err := (&dns.Transfer{Conn: conn}).In(m, tlsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for e := range env {
+		if e.Error != nil {
+			t.Fatalf("IXFR over TLS: %v", e.Error)
+		}
+		n += len(e.RR)
+	}
+	if n < 100 {
+		t.Errorf("IXFR over TLS: %d records, want the zone", n)
+	}
+}
