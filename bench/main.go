@@ -58,11 +58,16 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 4, "dnsperf -c (client sockets)")
 	flag.StringVar(&o.outDir, "out", "bench/out", "work directory (zone, configs, logs)")
 	flag.StringVar(&o.results, "results", "", "also write the table to this Markdown file")
+	transports := flag.Bool("transports", false, "measure DNS over TLS and HTTPS instead (bench/transports.go): svcdns, BIND and NSD")
 	flag.IntVar(&o.workers, "workers", 0, "cores each server answers on, set alike for all (svcdns workers, Knot udp-/tcp-workers, NSD server-count); 0: each server's default, one per CPU")
 	flag.Parse()
 	o.modes = strings.Split(modes, ",")
 	o.servers = strings.Split(servers, ",")
-	if err := run(o); err != nil {
+	runner := run
+	if *transports {
+		runner = runTransports
+	}
+	if err := runner(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

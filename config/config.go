@@ -60,6 +60,70 @@ type Config struct {
 	RRL RRL `mapstructure:"rrl"`
 	// TCP bounds what TCP clients may hold (RFC 7766 §6.2.3).
 	TCP TCP `mapstructure:"tcp"`
+	// TLS is DNS over TLS (RFC 7858) and the certificate that every
+	// encrypted transport presents.
+	TLS TLS `mapstructure:"tls"`
+	// HTTPS is DNS over HTTPS (RFC 8484).
+	HTTPS Encrypted `mapstructure:"https"`
+	// QUIC is DNS over QUIC (RFC 9250).
+	QUIC Encrypted `mapstructure:"quic"`
+	// XoT protects zone transfers with TLS (RFC 9103).
+	XoT XoT `mapstructure:"xot"`
+}
+
+// TLS is the DNS over TLS listener and the certificate of the encrypted
+// transports (TLS, HTTPS, QUIC).
+type TLS struct {
+	// Listen holds "ip:port" addresses served with DNS over TLS (and zone
+	// transfers over TLS); a bare IP means port 853. Empty: none.
+	Listen []string `mapstructure:"listen"`
+	// CertFile and KeyFile are PEM files: the certificate chain and its
+	// private key, reloaded when they change and on SIGHUP. Both "" with
+	// an encrypted listener configured: a self-signed lab certificate
+	// generated once in the state directory.
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+	// MinVersion is the oldest TLS version accepted, "1.2" or "1.3"; 1.3
+	// is negotiated whenever the client offers it (QUIC always uses 1.3).
+	MinVersion string `mapstructure:"min_version"`
+	// HandshakeTimeout bounds a TLS or QUIC handshake, in seconds, on
+	// every encrypted transport.
+	HandshakeTimeout uint32 `mapstructure:"handshake_timeout"`
+	// MaxConnections, MaxPerSource, IdleTimeout and MaxQueries bound DNS
+	// over TLS connections as the tcp keys bound TCP ones.
+	MaxConnections uint32 `mapstructure:"max_connections"`
+	MaxPerSource   uint32 `mapstructure:"max_per_source"`
+	IdleTimeout    uint32 `mapstructure:"idle_timeout"`
+	MaxQueries     uint32 `mapstructure:"max_queries"`
+}
+
+// Encrypted is a DNS over HTTPS or DNS over QUIC listener with its limits.
+type Encrypted struct {
+	// Listen holds "ip:port" addresses; a bare IP means port 443 for
+	// HTTPS, 853 for QUIC. Empty: none.
+	Listen []string `mapstructure:"listen"`
+	// MaxConnections caps open connections, MaxPerSource those of one
+	// source address; IdleTimeout closes an idle one (seconds).
+	MaxConnections uint32 `mapstructure:"max_connections"`
+	MaxPerSource   uint32 `mapstructure:"max_per_source"`
+	IdleTimeout    uint32 `mapstructure:"idle_timeout"`
+	// MaxStreams caps the queries one connection may have in flight at
+	// once (QUIC streams, HTTP/2 streams).
+	MaxStreams uint32 `mapstructure:"max_streams"`
+}
+
+// XoT holds the rules of zone transfers over TLS (RFC 9103), applied on
+// top of transfer.allow_networks and transfer.tsig_keys.
+type XoT struct {
+	// RequireClientCert refuses a transfer over TLS unless the secondary
+	// presents a certificate issued by ClientCAFile (mutual TLS).
+	RequireClientCert bool `mapstructure:"require_client_cert"`
+	// ClientCAFile is a PEM bundle of the CAs that issue secondaries'
+	// client certificates.
+	ClientCAFile string `mapstructure:"client_ca_file"`
+	// TLSOnly refuses transfers over plain TCP: the zone leaves only
+	// encrypted.
+	TLSOnly bool `mapstructure:"tls_only"`
 }
 
 // RRL limits the UDP responses sent to one source prefix, so that svcdns
@@ -202,6 +266,11 @@ const (
 	// flood.
 	defaultRRLRate = 1000
 	defaultRRLSlip = 2
+	// Encrypted transports (RFC 7858 §3.1, RFC 8484, RFC 9250 §4.1.1).
+	defaultDoTPort       = "853"
+	defaultDoHPort       = "443"
+	defaultDoQPort       = "853"
+	defaultTLSMinVersion = "1.2"
 )
 
 var defaultAllowNetworks = []string{"127.0.0.0/8", "::1/128"}

@@ -59,6 +59,9 @@ func TestDefault(t *testing.T) {
 		Transfer:       Transfer{AllowNetworks: []string{"127.0.0.0/8", "::1/128"}},
 		RRL:            RRL{Rate: 1000, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56},
 		TCP:            TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
+		TLS:            TLS{MinVersion: "1.2", HandshakeTimeout: 5, MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
+		HTTPS:          Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
+		QUIC:           Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", d, want)

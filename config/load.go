@@ -124,6 +124,10 @@ func staticDefaults() Config {
 		Transfer:       Transfer{AllowNetworks: slices.Clone(defaultAllowNetworks)},
 		RRL:            RRL{Rate: defaultRRLRate, Slip: defaultRRLSlip, IPv4Prefix: 24, IPv6Prefix: 56},
 		TCP:            TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
+		TLS: TLS{MinVersion: defaultTLSMinVersion, HandshakeTimeout: 5,
+			MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
+		HTTPS: Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
+		QUIC:  Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
 	}
 }
 

@@ -63,6 +63,7 @@ func (c *Config) validate() []*fieldError {
 	}
 	c.validateTransfer(&v)
 	c.validateLimits(&v)
+	c.validateEncrypted(&v)
 	return v.errs
 }
 

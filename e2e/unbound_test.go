@@ -73,22 +73,31 @@ func freePort(t testing.TB) int {
 // It returns Unbound's address and the path of its log.
 func startUnbound(t *testing.T, svcdnsAddr string) (addr, logPath string) {
 	t.Helper()
-	bin := testenv.Tool(t, "unbound")
-	check := testenv.Tool(t, "unbound-checkconf")
 	_, svcPort, err := net.SplitHostPort(svcdnsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runUnbound(t, func(dir string, port int, pidfile, logPath string) string {
+		return fmt.Sprintf(unboundConf, dir, port, svcPort, pidfile, logPath)
+	})
+}
+
+// runUnbound runs Unbound with the configuration conf makes for its
+// directory, port, pid file and log, as startUnbound does.
+func runUnbound(t *testing.T, conf func(dir string, port int, pidfile, logPath string) string) (addr, logPath string) {
+	t.Helper()
+	bin := testenv.Tool(t, "unbound")
+	check := testenv.Tool(t, "unbound-checkconf")
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "unbound.conf")
+	confPath := filepath.Join(dir, "unbound.conf")
 	logPath = filepath.Join(dir, "unbound.log")
 	port := freePort(t)
-	if err := os.WriteFile(conf, fmt.Appendf(nil, unboundConf, dir, port, svcPort, filepath.Join(dir, "unbound.pid"), logPath), 0o644); err != nil {
+	if err := os.WriteFile(confPath, []byte(conf(dir, port, filepath.Join(dir, "unbound.pid"), logPath)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runTool(t, check, conf)
+	runTool(t, check, confPath)
 
-	cmd := exec.Command(bin, "-d", "-c", conf)
+	cmd := exec.Command(bin, "-d", "-c", confPath)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"runtime"
 	"sync"
 	"syscall"
@@ -51,14 +50,17 @@ type Server struct {
 	transfer TransferFunc
 	queryLog bool
 	rrl      *rrl
-	tcpSlots chan struct{}
 	wg       sync.WaitGroup
 
-	mu        sync.Mutex
-	closers   []func() error
-	addrs     []net.Addr
-	conns     map[net.Conn]struct{}
-	perSource map[netip.Addr]int
+	transports [numTransports]transportStats
+	tcp        *stream // the TCP transport; TLS has its own (tls.go)
+	xfr        XoTPolicy
+
+	mu       sync.Mutex
+	closers  []func() error
+	addrs    []net.Addr
+	encAddrs []TransportAddr
+	conns    map[net.Conn]struct{}
 }
 
 // NewServer returns a server for h; log may be nil.
@@ -75,8 +77,10 @@ func NewServer(h *Handler, limits Limits, log *slog.Logger) *Server {
 	if limits.TCPPerSource <= 0 || limits.TCPPerSource > limits.TCPConns {
 		limits.TCPPerSource = limits.TCPConns
 	}
-	return &Server{handler: h, limits: limits, log: log, tcpSlots: make(chan struct{}, limits.TCPConns),
-		conns: map[net.Conn]struct{}{}, perSource: map[netip.Addr]int{}, rrl: newRRL(limits.RRL)}
+	s := &Server{handler: h, limits: limits, log: log, conns: map[net.Conn]struct{}{}, rrl: newRRL(limits.RRL)}
+	s.tcp = &stream{transport: trTCP, idle: limits.TCPIdle, maxQueries: limits.TCPQueries,
+		pool: newConnPool(limits.TCPConns, limits.TCPPerSource, &s.transports[trTCP])}
+	return s
 }
 
 // RRLCounts returns how many UDP responses rate limiting dropped and how
@@ -89,7 +93,7 @@ func (s *Server) RRLCounts() (dropped, slipped uint64) {
 }
 
 // TCPConns is the number of open TCP connections.
-func (s *Server) TCPConns() int { return len(s.tcpSlots) }
+func (s *Server) TCPConns() int { return s.tcp.pool.open() }
 
 // SetQueryLog turns logging of every query on or off; call it before
 // Listen.
@@ -174,7 +178,7 @@ func (s *Server) listenOne(addr string) error {
 		go s.serveUDP(u, byte(i))
 	}
 	s.wg.Add(1)
-	go s.serveTCP(tl)
+	go s.serveStream(tl, s.tcp)
 	s.log.Info("listening", "udp", udp[0].LocalAddr().String(), "tcp", tl.Addr().String(), "udp_sockets", len(udp))
 	return nil
 }

@@ -2,20 +2,39 @@ package resolver
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 )
 
-// serveTCP accepts connections until ln is closed, at most
-// Limits.TCPConns at once: beyond that a new connection is closed at once
-// and the others, and UDP, keep being served.
-func (s *Server) serveTCP(ln net.Listener) {
+// stream is a transport that carries DNS messages with a two-byte length
+// prefix over a connection (RFC 1035 §4.2.2): TCP, and TLS (RFC 7858 §3.3),
+// which is the same once the handshake is done. Both run serveConn.
+type stream struct {
+	transport  int // trTCP or trTLS
+	pool       *connPool
+	idle       time.Duration
+	maxQueries int         // 0: no cap
+	tls        *tls.Config // nil: plain TCP
+	handshake  time.Duration
+	// pad pads replies to padded queries (RFC 7830, RFC 8467): only on
+	// an encrypted transport, where the size of a reply would otherwise
+	// tell an observer what was asked.
+	pad bool
+}
+
+// serveStream accepts connections until ln is closed, within the
+// transport's limits: beyond them a new connection is closed at once and
+// the others, and UDP, keep being served. A TLS connection does its
+// handshake on its own goroutine, bounded in time, so that a slow or
+// silent client holds up no other.
+func (s *Server) serveStream(ln net.Listener, st *stream) {
 	defer s.wg.Done()
+	name := transportNames[st.transport]
 	// Connections take stats shards in turn, so that ones served on
 	// different cores mostly write different counters.
 	var shard byte
@@ -25,57 +44,36 @@ func (s *Server) serveTCP(ln net.Listener) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.log.Debug("tcp accept", "err", err)
+			s.log.Debug("accept", "transport", name, "err", err)
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		select {
-		case s.tcpSlots <- struct{}{}:
-		default:
-			s.log.Debug("tcp connection limit reached; closing", "remote", c.RemoteAddr().String())
+		if ok, why := st.pool.admit(c.RemoteAddr()); !ok {
+			s.log.Debug(why+"; closing", "transport", name, "remote", c.RemoteAddr().String())
 			c.Close()
 			continue
 		}
-		if !s.trackConn(c, true) {
-			<-s.tcpSlots
-			s.log.Debug("tcp per-source limit reached; closing", "remote", c.RemoteAddr().String())
-			c.Close()
-			continue
-		}
+		s.trackConn(c, true)
 		s.wg.Add(1)
 		shard++
 		go func(shard byte) {
 			defer s.wg.Done()
-			defer func() { <-s.tcpSlots }()
+			defer st.pool.release(c.RemoteAddr())
 			defer s.trackConn(c, false)
 			defer c.Close()
-			s.serveConn(c, shard)
+			conn := c
+			if st.tls != nil {
+				tc, err := s.handshake(c, st)
+				if err != nil {
+					s.transports[st.transport].handshakeFailed.Add(1)
+					s.log.Debug("tls handshake failed", "transport", name, "remote", c.RemoteAddr().String(), "err", err)
+					return
+				}
+				conn = tc
+			}
+			s.serveConn(conn, shard, st)
 		}(shard)
 	}
-}
-
-// trackConn adds or removes an open connection; adding fails when its
-// source already holds Limits.TCPPerSource connections.
-func (s *Server) trackConn(c net.Conn, add bool) bool {
-	src := netip.Addr{}
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		src = ap.Addr().Unmap()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if add {
-		if s.perSource[src] >= s.limits.TCPPerSource {
-			return false
-		}
-		s.perSource[src]++
-		s.conns[c] = struct{}{}
-		return true
-	}
-	if s.perSource[src]--; s.perSource[src] <= 0 {
-		delete(s.perSource, src)
-	}
-	delete(s.conns, c)
-	return true
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 65535+2); return &b }}
@@ -83,20 +81,21 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 65535+2); return 
 // serveConn answers the queries of one connection in order (RFC 7766
 // §6.2.1.1: pipelined queries are read without waiting for the replies to
 // the earlier ones), flushing replies when no query is waiting. It closes
-// after Limits.TCPIdle without a query (§6.2.3) or Limits.TCPQueries
-// queries.
-func (s *Server) serveConn(c net.Conn, shard byte) {
+// after the transport's idle time without a query (§6.2.3) or after its
+// query cap.
+func (s *Server) serveConn(c net.Conn, shard byte, st *stream) {
 	r := bufio.NewReaderSize(c, 4096)
 	w := bufio.NewWriterSize(c, 16384)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	in := make([]byte, 65535)
-	for n := 0; s.limits.TCPQueries == 0 || n < s.limits.TCPQueries; n++ {
+	stats := &s.transports[st.transport]
+	for n := 0; st.maxQueries == 0 || n < st.maxQueries; n++ {
 		if r.Buffered() == 0 {
 			if err := w.Flush(); err != nil {
 				return
 			}
-			c.SetReadDeadline(time.Now().Add(s.limits.TCPIdle))
+			c.SetReadDeadline(time.Now().Add(st.idle))
 		}
 		var lb [2]byte
 		if _, err := io.ReadFull(r, lb[:]); err != nil {
@@ -108,7 +107,8 @@ func (s *Server) serveConn(c net.Conn, shard byte) {
 		if _, err := io.ReadFull(r, in[:size]); err != nil {
 			return
 		}
-		if s.transfer != nil && isTransfer(in[:size]) {
+		stats.query(shard, 1)
+		if s.transfer != nil && isTransfer(in[:size]) && s.transferAllowed(c, st) {
 			if err := w.Flush(); err != nil {
 				return
 			}
@@ -121,8 +121,11 @@ func (s *Server) serveConn(c net.Conn, shard byte) {
 		}
 		out := (*bp)[:2]
 		resp := s.answer(shard, in[:size], true, out[2:])
+		if st.pad {
+			resp = padReply(in[:size], resp)
+		}
 		if s.queryLog {
-			s.logQuery(c.RemoteAddr(), "tcp", in[:size], resp)
+			s.logQuery(c.RemoteAddr(), transportNames[st.transport], in[:size], resp)
 		}
 		if resp == nil {
 			continue

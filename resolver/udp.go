@@ -98,6 +98,7 @@ func (s *Server) serveUDP(conn *net.UDPConn, shard byte) {
 			s.log.Debug("udp read", "err", errno)
 			continue
 		}
+		s.transports[trUDP].query(shard, uint64(n))
 		w := s.answerBatch(shard, b, n)
 		s.sendBatch(rc, b, w)
 	}

@@ -60,6 +60,12 @@ var (
 	descReloads = prometheus.NewDesc("svcdns_reloads_total", "Zone reloads, by result.", []string{"result"}, nil)
 	descRRL     = prometheus.NewDesc("svcdns_rrl_limited_total", "UDP responses held back by response rate limiting: dropped, or slipped (sent empty with TC=1).", []string{"action"}, nil)
 	descTCP     = prometheus.NewDesc("svcdns_tcp_connections", "Open TCP connections.", nil, nil)
+
+	descTrQueries   = prometheus.NewDesc("svcdns_transport_queries_total", "Queries received, by transport (udp, tcp, tls, https, quic).", []string{"transport"}, nil)
+	descTrOpen      = prometheus.NewDesc("svcdns_transport_connections", "Open connections, by connection-oriented transport.", []string{"transport"}, nil)
+	descTrAccepted  = prometheus.NewDesc("svcdns_transport_connections_accepted_total", "Connections accepted within the limits, by transport.", []string{"transport"}, nil)
+	descTrRefused   = prometheus.NewDesc("svcdns_transport_connections_refused_total", "Connections closed at once for a limit, by transport and limit (total, per_source).", []string{"transport", "limit"}, nil)
+	descTrHandshake = prometheus.NewDesc("svcdns_transport_handshake_failures_total", "TLS and QUIC handshakes that did not complete (timeouts, bad ClientHellos, ALPN or certificate refusals), by transport.", []string{"transport"}, nil)
 )
 
 // dnsCollector reads the handler's counters at scrape time, so the query
@@ -67,7 +73,8 @@ var (
 type dnsCollector struct{ d *daemon }
 
 func (c *dnsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueries, descHits, descMisses, descLatency, descRecords, descSerial, descReloads, descRRL, descTCP} {
+	for _, d := range []*prometheus.Desc{descQueries, descHits, descMisses, descLatency, descRecords, descSerial, descReloads, descRRL, descTCP,
+		descTrQueries, descTrOpen, descTrAccepted, descTrRefused, descTrHandshake} {
 		ch <- d
 	}
 }
@@ -94,4 +101,17 @@ func (c *dnsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRRL, prometheus.CounterValue, float64(dropped), "dropped")
 	ch <- prometheus.MustNewConstMetric(descRRL, prometheus.CounterValue, float64(slipped), "slipped")
 	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.d.srv.TCPConns()))
+	for _, t := range c.d.srv.TransportCounts() {
+		ch <- prometheus.MustNewConstMetric(descTrQueries, prometheus.CounterValue, float64(t.Queries), t.Transport)
+		if t.Transport == "udp" {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(descTrOpen, prometheus.GaugeValue, float64(t.Open), t.Transport)
+		ch <- prometheus.MustNewConstMetric(descTrAccepted, prometheus.CounterValue, float64(t.Accepted), t.Transport)
+		ch <- prometheus.MustNewConstMetric(descTrRefused, prometheus.CounterValue, float64(t.RefusedTotal), t.Transport, "total")
+		ch <- prometheus.MustNewConstMetric(descTrRefused, prometheus.CounterValue, float64(t.RefusedSource), t.Transport, "per_source")
+		if t.Transport != "tcp" {
+			ch <- prometheus.MustNewConstMetric(descTrHandshake, prometheus.CounterValue, float64(t.HandshakeFailures), t.Transport)
+		}
+	}
 }

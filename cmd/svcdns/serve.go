@@ -22,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"github.com/svcdns/svcdns/config"
+	"github.com/svcdns/svcdns/internal/tlscert"
 	"github.com/svcdns/svcdns/registry"
 	"github.com/svcdns/svcdns/resolver"
 	"github.com/svcdns/svcdns/zone"
@@ -30,7 +31,7 @@ import (
 func newServeCmd(env []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the zone over UDP and TCP (the default command)",
+		Short: "Serve the zone over UDP and TCP, and TLS, HTTPS and QUIC where configured (the default command)",
 		Long: "serve answers DNS for the zone over UDP and TCP. SIGINT and SIGTERM shut it down\n" +
 			"gracefully. SIGHUP, and any change to the registry or config file, rebuild the zone aside\n" +
 			"and swap it in; a new file that does not load is logged and the old zone keeps serving.",
@@ -91,11 +92,12 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 
 // daemon is a running `svcdns serve`: the server, and what reloads it.
 type daemon struct {
-	cmd *cobra.Command
-	env []string
-	log *slog.Logger
-	h   *resolver.Handler
-	srv *resolver.Server
+	cmd   *cobra.Command
+	env   []string
+	log   *slog.Logger
+	h     *resolver.Handler
+	srv   *resolver.Server
+	certs *tlscert.Store // nil without encrypted listeners
 
 	mu      sync.Mutex // serializes reloads
 	cfg     config.Config
@@ -142,7 +144,12 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	}
 	d.h.SetTSIGKeys(keys)
 	d.srv.SetTransfer(d.h.Transfer(policy))
+	d.srv.SetXoTPolicy(resolver.XoTPolicy{RequireClientCert: cfg.XoT.RequireClientCert, TLSOnly: cfg.XoT.TLSOnly})
 	if err := d.srv.Listen(cfg.Listen); err != nil {
+		return err
+	}
+	if err := d.listenEncrypted(ctx, cfg); err != nil {
+		d.srv.Shutdown(context.Background())
 		return err
 	}
 	stopHTTP, err := d.serveHTTP(cfg.MetricsListen)
@@ -158,7 +165,7 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	d.ready.Store(true)
 	d.log.Info("ready", "origin", snap.Origin(), "serial", snap.Serial(), "records", snap.Records(), "workers", runtime.GOMAXPROCS(0),
 		"registry", registryName(cfg), "listen", strings.Join(addrs, ","), "metrics", cfg.MetricsListen,
-		"startup", time.Since(start).Round(time.Millisecond))
+		"encrypted", encryptedAddrs(d.srv), "startup", time.Since(start).Round(time.Millisecond))
 	debug.FreeOSMemory()
 
 	go d.refresh(ctx)
@@ -179,6 +186,7 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 			return d.srv.Shutdown(sctx)
 		case <-hup:
 			d.reload("SIGHUP")
+			d.reloadCerts()
 		case path := <-changes:
 			d.reload("file changed: " + path)
 		}
@@ -234,7 +242,7 @@ func (d *daemon) reload(reason string) {
 		var snap *zone.Snapshot
 		if snap, err = buildZone(cfg, old); err == nil {
 			if !sameListeners(cfg, d.cfg) {
-				d.log.Warn("listen, metrics_listen, workers, transfer, rrl, tcp and log settings take effect at restart", "reason", reason)
+				d.log.Warn("listen, metrics_listen, workers, transfer, rrl, tcp, tls, https, quic, xot and log settings take effect at restart", "reason", reason)
 			}
 			d.h.Swap(snap)
 			d.cfg = cfg
@@ -253,7 +261,8 @@ func (d *daemon) reload(reason string) {
 func sameListeners(a, b config.Config) bool {
 	return strings.Join(a.Listen, ",") == strings.Join(b.Listen, ",") && a.MetricsListen == b.MetricsListen &&
 		fmt.Sprint(a.Transfer) == fmt.Sprint(b.Transfer) && a.LogLevel == b.LogLevel && a.LogFormat == b.LogFormat &&
-		a.QueryLog == b.QueryLog && fmt.Sprint(a.RRL, a.TCP) == fmt.Sprint(b.RRL, b.TCP) && a.Workers == b.Workers
+		a.QueryLog == b.QueryLog && fmt.Sprint(a.RRL, a.TCP) == fmt.Sprint(b.RRL, b.TCP) && a.Workers == b.Workers &&
+		fmt.Sprint(a.TLS, a.HTTPS, a.QUIC, a.XoT) == fmt.Sprint(b.TLS, b.HTTPS, b.QUIC, b.XoT)
 }
 
 // sendNotify announces snap's serial, cancelling an announcement of an

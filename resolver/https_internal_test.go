@@ -1,0 +1,185 @@
+package resolver
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/miekg/dns"
+	"github.com/svcdns/svcdns/internal/zonetest"
+)
+
+func TestDecodeDoHRequest(t *testing.T) {
+	q := packQuery(t, "_rets._tcp.ports.local.", dns.TypeSRV, true, false)
+	b64 := base64.RawURLEncoding.EncodeToString(q)
+	for _, tc := range []struct {
+		name, method, ctype, query string
+		body                       []byte
+		status                     int // 0: decodes to q
+	}{
+		{"GET", "GET", "", "dns=" + b64, nil, 0},
+		{"GET with other parameters", "GET", "", "ct=x&dns=" + b64 + "&y=1", nil, 0},
+		{"GET padded base64", "GET", "", "dns=" + base64.URLEncoding.EncodeToString(q), nil, 0},
+		{"GET percent-escaped", "GET", "", "dns=" + strings.ReplaceAll(b64, "_", "%5F"), nil, 0},
+		{"HEAD", "HEAD", "", "dns=" + b64, nil, 0},
+		{"POST", "POST", "application/dns-message", "", q, 0},
+		{"POST with parameters in the type", "POST", "application/dns-message; charset=x", "", q, 0},
+		{"GET without dns", "GET", "", "x=1", nil, http.StatusBadRequest},
+		{"GET empty dns", "GET", "", "dns=", nil, http.StatusBadRequest},
+		{"GET dns twice", "GET", "", "dns=" + b64 + "&dns=" + b64, nil, http.StatusBadRequest},
+		{"GET standard base64", "GET", "", "dns=" + strings.ReplaceAll(base64.StdEncoding.EncodeToString(append(q, 0xfb)), "=", ""), nil, http.StatusBadRequest},
+		{"GET bad escape", "GET", "", "dns=%zz", nil, http.StatusBadRequest},
+		{"GET short message", "GET", "", "dns=" + base64.RawURLEncoding.EncodeToString(q[:11]), nil, http.StatusBadRequest},
+		{"POST wrong type", "POST", "application/json", "", q, http.StatusUnsupportedMediaType},
+		{"POST no type", "POST", "", "", q, http.StatusUnsupportedMediaType},
+		{"POST empty", "POST", "application/dns-message", "", nil, http.StatusBadRequest},
+		{"POST too large", "POST", "application/dns-message", "", make([]byte, 65536), http.StatusRequestEntityTooLarge},
+		{"PUT", "PUT", "application/dns-message", "", q, http.StatusMethodNotAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeDoHRequest(tc.method, tc.ctype, tc.query, bytes.NewReader(tc.body))
+			if tc.status == 0 {
+				if err != nil || !bytes.Equal(got, q) {
+					t.Errorf("= %x, %v; want the query", got, err)
+				}
+				return
+			}
+			var de *dohError
+			if !errors.As(err, &de) || de.status != tc.status {
+				t.Errorf("err = %v, want status %d", err, tc.status)
+			}
+		})
+	}
+	// A body that fails halfway is a bad request, not a crash.
+	_, err := decodeDoHRequest("POST", dohType, "", iotest.ErrReader(errors.New("cut")))
+	var de *dohError
+	if !errors.As(err, &de) || de.status != http.StatusBadRequest {
+		t.Errorf("failing body: %v", err)
+	}
+}
+
+// TestMinTTL takes the freshness lifetime from the answer's smallest TTL,
+// or from the SOA of a negative reply (RFC 8484 §5.1, RFC 2308 §5).
+func TestMinTTL(t *testing.T) {
+	h := NewHandler(zonetest.Excerpt(t), 0, nil)
+	snap := h.Zone()
+	soa := snap.SOA()
+	negative := min(soa.Hdr.Ttl, soa.Minttl)
+	for _, tc := range []struct {
+		name  string
+		qname string
+		qtype uint16
+		want  uint32
+		ok    bool
+	}{
+		{"SRV", "_rets._tcp.ports.local.", dns.TypeSRV, 3600, true},
+		{"alias chain", "_bmc_ctd_ldap._tcp.ports.local.", dns.TypeSRV, 3600, true},
+		{"NXDOMAIN", "_nosuch._tcp.ports.local.", dns.TypeSRV, negative, true},
+		{"NODATA", "_udp.ports.local.", dns.TypeSRV, negative, true},
+		{"REFUSED", "example.com.", dns.TypeA, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := h.AnswerWire(packQuery(t, tc.qname, tc.qtype, true, false), true, nil)
+			got, ok := minTTL(resp)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("minTTL = %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+	// The smallest of several: a reply with TTLs 300 and 60.
+	m := new(dns.Msg)
+	m.SetQuestion("a.ports.local.", dns.TypeA)
+	m.Answer = []dns.RR{
+		&dns.A{Hdr: dns.RR_Header{Name: "a.ports.local.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}},
+		&dns.A{Hdr: dns.RR_Header{Name: "a.ports.local.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}},
+	}
+	b, _ := m.Pack()
+	if got, ok := minTTL(b); got != 60 || !ok {
+		t.Errorf("minTTL of TTLs 300 and 60 = %d, %v", got, ok)
+	}
+}
+
+// FuzzDoHRequest feeds arbitrary requests to the DoH decoder and every
+// query it accepts to the answer path: no panic; an accepted query is a
+// message of 12 to 65535 octets; a refusal carries a 4xx status.
+func FuzzDoHRequest(f *testing.F) {
+	q := packQuery(f, "_rets._tcp.ports.local.", dns.TypeSRV, true, true)
+	f.Add("GET", "", "dns="+base64.RawURLEncoding.EncodeToString(q), []byte(nil))
+	f.Add("POST", dohType, "", q)
+	f.Add("POST", "application/dns-message; x=\"", "", q)
+	f.Add("GET", "", "dns=%", []byte(nil))
+	f.Add("GET", "", "dns=AAAA&dns=", []byte(nil))
+	h := NewHandler(zonetest.Excerpt(f), 0, nil)
+	f.Fuzz(func(t *testing.T, method, ctype, query string, body []byte) {
+		in, err := decodeDoHRequest(method, ctype, query, bytes.NewReader(body))
+		if err != nil {
+			var de *dohError
+			if !errors.As(err, &de) || de.status < 400 || de.status > 499 {
+				t.Fatalf("error %v is not a 4xx dohError", err)
+			}
+			return
+		}
+		if len(in) < 12 || len(in) > maxDoHMessage {
+			t.Fatalf("accepted a %d-octet message", len(in))
+		}
+		resp := padReply(in, h.AnswerWire(in, true, make([]byte, 0, 512)))
+		if resp != nil {
+			if r := new(dns.Msg); r.Unpack(resp) != nil && len(resp) > 12 {
+				// FORMERR replies to garbage are bare headers; anything
+				// longer must unpack.
+				t.Fatalf("reply does not unpack: %x", resp)
+			}
+			minTTL(resp)
+		}
+	})
+}
+
+// TestSplitReplies cuts a write after each frame that ends a stream, and
+// only there; the bytes written are the bytes given.
+func TestSplitReplies(t *testing.T) {
+	frame := func(typ, flags byte, stream byte, payload int) []byte {
+		b := []byte{0, byte(payload >> 8), byte(payload), typ, flags, 0, 0, 0, stream}
+		return append(b, make([]byte, payload)...)
+	}
+	h1 := frame(0x1, 0x4, 1, 20)     // HEADERS, END_HEADERS
+	d1 := frame(0x0, 0x1, 1, 90)     // DATA, END_STREAM
+	h3 := frame(0x1, 0x4|0x1, 3, 20) // HEADERS with END_STREAM (no body)
+	wu := frame(0x8, 0x0, 0, 4)      // WINDOW_UPDATE
+	h5 := frame(0x1, 0x4, 5, 20)     // HEADERS of a reply whose DATA comes later
+	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want [][]byte
+	}{
+		{"one reply", cat(h1, d1), [][]byte{cat(h1, d1)}},
+		{"three replies", cat(h1, d1, h3, wu, h1, d1), [][]byte{cat(h1, d1), h3, cat(wu, h1, d1)}},
+		{"reply then a header", cat(h1, d1, h5), [][]byte{cat(h1, d1), h5}},
+		{"no end of stream", cat(wu, h5), [][]byte{cat(wu, h5)}},
+		{"cut frame", cat(h1, d1, h1[:5]), [][]byte{cat(h1, d1), h1[:5]}},
+		{"not frames", []byte("garbage that is no frame"), [][]byte{[]byte("garbage that is no frame")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got [][]byte
+			n, err := splitReplies(tc.in, func(p []byte) (int, error) {
+				got = append(got, append([]byte(nil), p...))
+				return len(p), nil
+			})
+			if err != nil || n != len(tc.in) {
+				t.Fatalf("= %d, %v; want %d", n, err, len(tc.in))
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d writes, want %d", len(got), len(tc.want))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], tc.want[i]) {
+					t.Errorf("write %d: %d octets, want %d", i, len(got[i]), len(tc.want[i]))
+				}
+			}
+		})
+	}
+}
