@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,7 +33,7 @@ type Limits struct {
 	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address,
 	// each served by its own goroutine (0: one per CPU).
 	UDPSockets int
-	// RRL limits UDP responses per source prefix.
+	// RRL limits UDP responses per client prefix, class and name.
 	RRL RRLConfig
 }
 
@@ -59,6 +60,11 @@ type Server struct {
 	addrs     []net.Addr
 	conns     map[net.Conn]struct{}
 	perSource map[netip.Addr]int
+
+	// DNS cookies (guard.go): the secrets in force, swapped on reload,
+	// and the counters, one shard per UDP worker and one for TCP.
+	cookies     atomic.Pointer[cookieJar]
+	cookieStats []cookieShard
 }
 
 // NewServer returns a server for h; log may be nil.
@@ -76,16 +82,8 @@ func NewServer(h *Handler, limits Limits, log *slog.Logger) *Server {
 		limits.TCPPerSource = limits.TCPConns
 	}
 	return &Server{handler: h, limits: limits, log: log, tcpSlots: make(chan struct{}, limits.TCPConns),
-		conns: map[net.Conn]struct{}{}, perSource: map[netip.Addr]int{}, rrl: newRRL(limits.RRL)}
-}
-
-// RRLCounts returns how many UDP responses rate limiting dropped and how
-// many it sent truncated (slipped).
-func (s *Server) RRLCounts() (dropped, slipped uint64) {
-	if s.rrl == nil {
-		return 0, 0
-	}
-	return s.rrl.limited.Load(), s.rrl.slipped.Load()
+		conns: map[net.Conn]struct{}{}, perSource: map[netip.Addr]int{},
+		rrl: newRRL(limits.RRL, limits.UDPSockets, log), cookieStats: make([]cookieShard, limits.UDPSockets+1)}
 }
 
 // TCPConns is the number of open TCP connections.

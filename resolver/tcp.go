@@ -91,6 +91,10 @@ func (s *Server) serveConn(c net.Conn, shard byte) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	in := make([]byte, 65535)
+	var client netip.Addr
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		client = ap.Addr()
+	}
 	for n := 0; s.limits.TCPQueries == 0 || n < s.limits.TCPQueries; n++ {
 		if r.Buffered() == 0 {
 			if err := w.Flush(); err != nil {
@@ -120,7 +124,8 @@ func (s *Server) serveConn(c net.Conn, shard byte) {
 			continue
 		}
 		out := (*bp)[:2]
-		resp := s.answer(shard, in[:size], true, out[2:])
+		g := s.clock()
+		resp := s.guardedAnswer(shard, in[:size], client, true, out[2:], &g)
 		if s.queryLog {
 			s.logQuery(c.RemoteAddr(), "tcp", in[:size], resp)
 		}
