@@ -120,7 +120,8 @@ const rrlWays = 4
 // theoretical arrival time (GCRA, the token bucket kept as one time): the
 // time, in microseconds since the limiter started, at which the bucket
 // would be full again. The 48 bits wrap after 8.9 years; a time further
-// ahead than a window is read as a wrapped, long idle account.
+// ahead than a window (and a minute of clock skew between workers) is read
+// as a wrapped, long idle account.
 const (
 	tatBits = 48
 	tatMask = 1<<tatBits - 1
@@ -319,14 +320,25 @@ func (r *rrl) take(sh *rrlShard, h uint64, now, interval uint64) bool {
 	return true // the set is contended beyond reason: err on answering
 }
 
+// rrlClockSkew bounds how far behind another worker's a worker's clock can
+// be: each reads the clock once per batch of datagrams, so an account
+// updated by one may look, to the other, up to a batch's time further in
+// debt than a window allows.
+const rrlClockSkew = 60e6
+
 // debt is how far ahead of now an account's arrival time is, in µs: 0 for
 // a full bucket (or a free slot), at most a window for an account in use.
 func (r *rrl) debt(w, now uint64) uint64 {
-	d := (w - now) & tatMask
-	if d >= 1<<(tatBits-1) || d > r.window {
-		return 0 // in the past (full), or wrapped: long idle
+	switch d := (w - now) & tatMask; {
+	case d >= 1<<(tatBits-1):
+		return 0 // in the past: full
+	case d <= r.window:
+		return d
+	case d <= r.window+rrlClockSkew:
+		return r.window // seen with an older clock: empty
+	default:
+		return 0 // the 48-bit clock wrapped on an account idle for years
 	}
-	return d
 }
 
 // maybeLog logs a limited response, at most once a second per worker, as
