@@ -54,6 +54,8 @@ func runMain(m *testing.M) int {
 	// the embedded excerpt: point every server at an empty cache, so that
 	// a developer's own cache does not change what the tests see.
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	// Likewise the state directory (the generated DNS cookie secret).
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	svcdnsBin = filepath.Join(dir, "svcdns")
 	gobin, err := exec.LookPath("go")
 	if err != nil {

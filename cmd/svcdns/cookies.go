@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/svcdns/svcdns/config"
@@ -40,9 +41,12 @@ const cookieGrace = time.Hour
 // cookieConfig resolves the DNS cookie settings: the configured secrets,
 // or the secret generated once into the state directory, plus the secrets
 // retired less than cookieGrace ago. err means cookies cannot be served as
-// configured (no state directory for a generated secret, an unreadable
-// secret); warn is a problem that only loses the grace period (the state
-// file cannot be written).
+// configured (a secret file that is there but not a secret). warn is a
+// problem that costs only continuity: no state directory to keep a
+// generated secret in (it then lives until the process exits, and
+// clients' cookies go stale at a restart, as BIND's do without
+// cookie-secret), or a state file that cannot be written (no grace period
+// for a changed secret after a restart).
 func cookieConfig(cfg config.Config, env []string, now time.Time) (c resolver.CookieConfig, warn, err error) {
 	if !cfg.Cookies.Enabled {
 		return c, nil, nil
@@ -51,20 +55,25 @@ func cookieConfig(cfg config.Config, env []string, now time.Time) (c resolver.Co
 	keys := slices.Clone(cfg.Cookies.Secrets) // validated: 32 lower-case hex digits
 	dir, dirErr := config.StateDirectory(cfg, env)
 	if len(keys) == 0 {
-		if dirErr != nil {
-			return c, nil, fmt.Errorf("cookies: no secret configured and no state directory to keep a generated one: %w", dirErr)
+		path := ""
+		if dirErr == nil {
+			path = filepath.Join(dir, cookieSecretFile)
 		}
-		k, err := generatedCookieSecret(filepath.Join(dir, cookieSecretFile))
+		k, kwarn, err := generatedCookieSecret(path)
 		if err != nil {
 			return c, nil, err
 		}
+		if kwarn == nil && dirErr != nil {
+			kwarn = fmt.Errorf("cookies: no state directory to keep the generated secret in (set state_dir): %w", dirErr)
+		}
+		warn = kwarn
 		keys = []string{k}
 	}
 	var retired []retiredSecret
-	if dirErr != nil {
-		warn = fmt.Errorf("cookies: a changed secret gets no grace period: %w", dirErr)
-	} else {
-		retired, warn = rollCookieState(filepath.Join(dir, cookieStateFile), keys, now)
+	if dirErr == nil {
+		var rwarn error
+		retired, rwarn = rollCookieState(filepath.Join(dir, cookieStateFile), keys, now)
+		warn = errors.Join(warn, rwarn)
 	}
 	for _, k := range keys {
 		c.Secrets = append(c.Secrets, resolver.CookieSecret{Key: mustKey(k)})
@@ -87,28 +96,34 @@ func mustKey(h string) (k [16]byte) {
 // generatedCookieSecret reads the secret at path, or makes one there (0600)
 // when there is no file. A file that is there but unreadable or not a
 // secret is an error: replacing it would invalidate every client's cookie
-// and, in an anycast set, break the set.
-func generatedCookieSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		k := strings.ToLower(strings.TrimSpace(string(b)))
-		if d, err := hex.DecodeString(k); err != nil || len(d) != 16 {
-			return "", fmt.Errorf("cookies: %s: not a 128-bit secret in hex (32 hex digits); fix or remove it", path)
+// and, in an anycast set, break the set. A secret that cannot be written
+// (or path "") is used all the same, with a warning.
+func generatedCookieSecret(path string) (key string, warn, err error) {
+	if path != "" {
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			k := strings.ToLower(strings.TrimSpace(string(b)))
+			if !isSecret(k) {
+				return "", nil, fmt.Errorf("cookies: %s: not a 128-bit secret in hex (32 hex digits); fix or remove it", path)
+			}
+			return k, nil, nil
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			// There may be a secret we cannot read: never replace it.
+			return "", nil, fmt.Errorf("cookies: reading the secret: %w", err)
 		}
-		return k, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("cookies: reading the secret: %w", err)
 	}
 	var k [16]byte
 	if _, err := rand.Read(k[:]); err != nil {
-		return "", fmt.Errorf("cookies: generating a secret: %w", err)
+		return "", nil, fmt.Errorf("cookies: generating a secret: %w", err)
 	}
 	h := hex.EncodeToString(k[:])
-	if _, err := atomicfile.Write(path, []byte(h+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("cookies: keeping the generated secret: %w", err)
+	if path != "" {
+		if _, err := atomicfile.Write(path, []byte(h+"\n"), 0o600); err != nil {
+			warn = fmt.Errorf("cookies: the generated secret is not kept, so clients' cookies go stale at a restart: %w", err)
+		}
 	}
-	return h, nil
+	return h, warn, nil
 }
 
 // retiredSecret is a secret accepted until a time.

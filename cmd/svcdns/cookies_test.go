@@ -50,6 +50,14 @@ func TestCookieSecretGenerated(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != "not a secret\n" {
 		t.Errorf("the corrupt secret file was replaced: %q", b)
 	}
+	// No writable state directory: a secret all the same, with a warning.
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, warn, err := cookieConfig(cookieCfg(filepath.Join(blocker, "state")), nil, now); err != nil || warn == nil || len(c.Secrets) != 1 {
+		t.Errorf("unwritable state directory: %d secrets, warn %v, err %v; want a secret and a warning", len(c.Secrets), warn, err)
+	}
 	off := cookieCfg(t.TempDir())
 	off.Cookies.Enabled = false
 	if c, _, err := cookieConfig(off, nil, now); err != nil || len(c.Secrets) != 0 {
