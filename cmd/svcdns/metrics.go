@@ -62,7 +62,7 @@ var (
 	descExempt  = prometheus.NewDesc("svcdns_rrl_exempt_total", "UDP responses not rate limited because the client is trusted: in an exempt network, or presented a valid DNS server cookie.", []string{"reason"}, nil)
 	descEvicted = prometheus.NewDesc("svcdns_rrl_evictions_total", "Rate-limit accounts more than half spent pushed out of the fixed table by newer ones (rrl.table_size too small for the load).", nil, nil)
 	descCookies = prometheus.NewDesc("svcdns_cookies_total", "Queries with a DNS COOKIE option, by what it held: client_only, valid, bad, expired, malformed.", []string{"result"}, nil)
-	descBadCook = prometheus.NewDesc("svcdns_cookies_badcookie_total", "BADCOOKIE replies sent (require_cookie, or a slip to a cookie-aware client).", nil, nil)
+	descBadCook = prometheus.NewDesc("svcdns_cookies_badcookie_total", "BADCOOKIE replies made instead of an answer (require_cookie, or a bad cookie in a query without a question); rate-limit slips are counted in svcdns_rrl_responses_total.", nil, nil)
 	descTCP     = prometheus.NewDesc("svcdns_tcp_connections", "Open TCP connections.", nil, nil)
 )
 
