@@ -215,7 +215,12 @@ func TestCookies(t *testing.T) {
 		if m2 := cookieLine.FindStringSubmatch(out); m2 == nil || m2[2] == "" || !strings.EqualFold(m2[1], m[1]) {
 			t.Errorf("dig +cookie=%s: want the same cookie back, good:\n%s", m[1], out)
 		}
-		t.Logf("dig: COOKIE %s (good), echoed when sent back", m[1])
+		// Over TCP the cookie is added too.
+		out, _ = runTool(t, testenv.Tool(t, "dig"), "+tcp", "+cookie", "@127.0.0.1", "-p", port, "SRV", "_rets._tcp.ports.local.")
+		if m3 := cookieLine.FindStringSubmatch(out); m3 == nil || m3[2] == "" {
+			t.Errorf("dig +tcp +cookie: no good cookie reported:\n%s", out)
+		}
+		t.Logf("dig: COOKIE %s (good), echoed when sent back; over TCP too", m[1])
 	})
 	t.Run("kdig", func(t *testing.T) {
 		out, _ := runTool(t, testenv.Tool(t, "kdig"), "+cookie", "@127.0.0.1", "-p", port, "SRV", "_rets._tcp.ports.local.")

@@ -118,14 +118,15 @@ func parseCookieOption(data []byte) (client, server []byte, ok bool) {
 	return nil, nil, false
 }
 
-// examine reads the COOKIE option of query in from ip at now (Unix
-// seconds) and makes the option to answer with: the valid server cookie
-// echoed while it is under half an hour old, else a fresh one.
-func (j *cookieJar) examine(in []byte, ip netip.Addr, now int64) (c queryCookie) {
+// examine reads the COOKIE option of query in from ip at the clock's time
+// and makes the option to answer with: the valid server cookie echoed
+// while it is under half an hour old, else a fresh one.
+func (j *cookieJar) examine(in []byte, ip netip.Addr, clock *guardClock) (c queryCookie) {
 	data, ok := queryOption(in, optCookie)
 	if !ok {
 		return c
 	}
+	now := clock.unixNow()
 	client, server, ok := parseCookieOption(data)
 	if !ok {
 		c.status = cookieMalformed

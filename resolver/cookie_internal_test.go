@@ -127,7 +127,7 @@ func TestCookieExamine(t *testing.T) {
 			if tc.option != "-" {
 				q = cookieQuery(t, "_rets._tcp.ports.local.", tc.option)
 			}
-			c := j.examine(q, ip, tc.when)
+			c := j.examine(q, ip, &guardClock{unix: tc.when})
 			if c.status != tc.status {
 				t.Fatalf("status %s, want %s", cookieStatusNames[c.status], cookieStatusNames[tc.status])
 			}

@@ -14,11 +14,19 @@ import (
 // Neither looks inside the handler; both read the packed messages.
 
 // guardClock is what the protections read from the clock, once per batch
-// of datagrams (or per TCP query).
+// of datagrams (over TCP, only for a query with a cookie).
 type guardClock struct {
 	jar    *cookieJar
-	unix   int64  // seconds, for cookie timestamps
+	unix   int64  // seconds, for cookie timestamps; 0: not read yet
 	rrlNow uint64 // the limiter's clock
+}
+
+// unixNow is the time for cookies, read when first needed.
+func (g *guardClock) unixNow() int64 {
+	if g.unix == 0 {
+		g.unix = time.Now().Unix()
+	}
+	return g.unix
 }
 
 func (s *Server) clock() guardClock {
@@ -40,7 +48,7 @@ func (s *Server) clock() guardClock {
 func (s *Server) guardedAnswer(shard byte, in []byte, client netip.Addr, tcp bool, out []byte, g *guardClock) []byte {
 	var ck queryCookie
 	if g.jar != nil && len(in) >= 12 && in[2]&0x80 == 0 {
-		ck = g.jar.examine(in, client, g.unix)
+		ck = g.jar.examine(in, client, g)
 		if ck.status != cookieAbsent {
 			s.cookieStats[int(shard)%len(s.cookieStats)].status[ck.status].Add(1)
 		}

@@ -110,7 +110,7 @@ func BenchmarkCookie(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if c := j.examine(q, ip, now); c.status < cookieClientOnly {
+				if c := j.examine(q, ip, &guardClock{unix: now}); c.status < cookieClientOnly {
 					b.Fatal(c.status)
 				}
 			}

@@ -124,7 +124,7 @@ func (s *Server) serveConn(c net.Conn, shard byte) {
 			continue
 		}
 		out := (*bp)[:2]
-		g := s.clock()
+		g := guardClock{jar: s.cookies.Load()} // TCP is not rate limited; cookies read the time if they need it
 		resp := s.guardedAnswer(shard, in[:size], client, true, out[2:], &g)
 		if s.queryLog {
 			s.logQuery(c.RemoteAddr(), "tcp", in[:size], resp)
