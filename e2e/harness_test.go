@@ -46,10 +46,15 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// The build below keeps using the developer's (or CI's) Go build
-	// cache: without GOCACHE it would follow XDG_CACHE_HOME into the
-	// empty directory set next and rebuild everything, the runtime too.
-	gocache, _ := exec.Command("go", "env", "GOCACHE").Output()
+	// Builds (svcdns below, scripts/lab.sh) keep using the developer's
+	// (or CI's) Go build cache: without GOCACHE they would follow
+	// XDG_CACHE_HOME into the empty directory set next and rebuild
+	// everything, the runtime too.
+	if c, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil && os.Getenv("GOCACHE") == "" {
+		if c := strings.TrimSpace(string(c)); c != "" && c != "off" {
+			os.Setenv("GOCACHE", c)
+		}
+	}
 	// serve prefers the registry cache of `svcdns registry update` over
 	// the embedded excerpt: point every server at an empty cache, so that
 	// a developer's own cache does not change what the tests see.
@@ -66,9 +71,6 @@ func runMain(m *testing.M) int {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gobin, "build", "-o", svcdnsBin, "./cmd/svcdns")
 	cmd.Dir = testenv.RepoRoot()
-	if c := strings.TrimSpace(string(gocache)); c != "" && c != "off" {
-		cmd.Env = append(os.Environ(), "GOCACHE="+c)
-	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/svcdns: %v\n%s", err, out)
 		return 1

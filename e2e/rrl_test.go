@@ -38,13 +38,14 @@ const (
 type blastCounts struct {
 	sent, full, slips, badCookie, other int
 	elapsed                             time.Duration // from the first send to the last
+	replies                             time.Duration // from the first send to the last reply
 	sendErr                             error
 }
 
 func (c blastCounts) String() string {
-	return fmt.Sprintf("%d sent in %v (%.0f q/s): %d full answers, %d slips (TC=1), %d BADCOOKIE, %d other, %d unanswered",
-		c.sent, c.elapsed.Round(time.Millisecond), float64(c.sent)/max(c.elapsed.Seconds(), 1e-3), c.full, c.slips, c.badCookie, c.other,
-		c.sent-c.full-c.slips-c.badCookie-c.other)
+	return fmt.Sprintf("%d sent in %v (%.0f q/s), last reply after %v: %d full answers, %d slips (TC=1), %d BADCOOKIE, %d other, %d unanswered",
+		c.sent, c.elapsed.Round(time.Millisecond), float64(c.sent)/max(c.elapsed.Seconds(), 1e-3), c.replies.Round(time.Millisecond),
+		c.full, c.slips, c.badCookie, c.other, c.sent-c.full-c.slips-c.badCookie-c.other)
 }
 
 // blast sends every query of qs from local to server as fast as one
@@ -61,6 +62,7 @@ func blast(t *testing.T, local net.IP, server *net.UDPAddr, qs [][]byte, want in
 	_ = c.SetReadBuffer(8 << 20)
 	_ = c.SetWriteBuffer(8 << 20)
 	var res blastCounts
+	start := time.Now()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -69,6 +71,7 @@ func blast(t *testing.T, local net.IP, server *net.UDPAddr, qs [][]byte, want in
 			in[i].Buffers = [][]byte{make([]byte, 4096)}
 		}
 		loadReadUntilQuiet(c, in, done, 500*time.Millisecond, func(ms []ipv4.Message) {
+			res.replies = time.Since(start)
 			for _, m := range ms {
 				b := m.Buffers[0][:m.N]
 				r := new(dns.Msg)
@@ -89,7 +92,6 @@ func blast(t *testing.T, local net.IP, server *net.UDPAddr, qs [][]byte, want in
 	})
 	pc := ipv4.NewPacketConn(c)
 	out := make([]ipv4.Message, 64)
-	start := time.Now()
 	for i := 0; i < len(qs); {
 		n := min(len(out), len(qs)-i)
 		for j := range n {
@@ -279,13 +281,16 @@ func TestRRLDefaults(t *testing.T) {
 			}
 			sent, slipped, dropped := d("sent"), d("slipped"), d("dropped")
 			reached := sent + slipped + dropped
-			// The flood's account: rate*window banked, then rate a second;
-			// the control's own account sent it everything it asked.
+			// The flood's account: rate*window banked, then rate a second
+			// for as long as the server was answering it (until the last
+			// reply: it drains its socket's backlog after the client
+			// stops), with a quarter second's slack; the control's own
+			// account sent it everything it asked.
 			floodSent := sent - ctl.answered - ctl.retried
-			bound := phase.rate * (rrlDefaultWindow + int(res.elapsed.Seconds()+1.5))
+			bound := phase.rate*rrlDefaultWindow + int(float64(phase.rate)*(res.replies.Seconds()+0.25))
 			t.Logf("flood from %v: %v", phase.source, res)
-			t.Logf("server: %d %s responses reached RRL: %d sent (%d to the flood), %d slipped, %d dropped; bound for the flood: %d (rate %d/s x (window %d s + the flood's %.1f s, rounded up, + 1 s))",
-				reached, phase.class, sent, floodSent, slipped, dropped, bound, phase.rate, rrlDefaultWindow, res.elapsed.Seconds())
+			t.Logf("server: %d %s responses reached RRL: %d sent (%d to the flood), %d slipped, %d dropped; bound for the flood: %d (rate %d/s x (window %d s + %.2f s until the last reply + 0.25 s))",
+				reached, phase.class, sent, floodSent, slipped, dropped, bound, phase.rate, rrlDefaultWindow, res.replies.Seconds())
 			t.Logf("control from %v: %d asked, %d answered in full, %d retried, failures %v",
 				rrlControlSource, ctl.asked, ctl.answered, ctl.retried, ctl.fails[:min(5, len(ctl.fails))])
 			if res.full > bound || floodSent > bound {
