@@ -44,6 +44,7 @@ type options struct {
 	results  string
 	servers  []string
 	workers  int
+	rrl      int
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.outDir, "out", "bench/out", "work directory (zone, configs, logs)")
 	flag.StringVar(&o.results, "results", "", "also write the table to this Markdown file")
 	transports := flag.Bool("transports", false, "measure DNS over TLS and HTTPS instead (bench/transports.go): svcdns, BIND and NSD")
+	flag.IntVar(&o.rrl, "rrl", 0, "response rate limiting on every server at this rate a second (svcdns rrl.rate, NSD rrl-ratelimit, Knot mod-rrl rate-limit); 0: off, as NSD's rrl-ratelimit: 0. A rate the load never reaches (1000000) measures what checking costs; a low one, limiting")
 	flag.IntVar(&o.workers, "workers", 0, "cores each server answers on, set alike for all (svcdns workers, Knot udp-/tcp-workers, NSD server-count); 0: each server's default, one per CPU")
 	flag.Parse()
 	o.modes = strings.Split(modes, ",")
@@ -126,7 +128,7 @@ func run(o options) error {
 	}()
 	base := 15300
 	for i, name := range o.servers {
-		s, err := start(name, bin, o.registry, zoneFile, out, base+i, o.workers)
+		s, err := start(name, bin, o.registry, zoneFile, out, base+i, o.workers, o.rrl)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -218,6 +220,15 @@ func sh(name string, args ...string) error {
 	return nil
 }
 
+// knotRRL is the configuration that turns Knot's mod-rrl on at rate for
+// every zone, or nothing when rate is 0.
+func knotRRL(rate int) string {
+	if rate <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("mod-rrl:\n  - id: bench\n    rate-limit: %d\n    slip: 2\ntemplate:\n  - id: default\n    global-module: mod-rrl/bench\n", rate)
+}
+
 // knotWorkers is the server-section lines setting Knot's workers, or none
 // for its default (one per CPU).
 func knotWorkers(n int) string {
@@ -227,7 +238,7 @@ func knotWorkers(n int) string {
 	return fmt.Sprintf("    udp-workers: %d\n    tcp-workers: %d\n", n, n)
 }
 
-func start(name, bin, reg, zoneFile, out string, port, workers int) (*server, error) {
+func start(name, bin, reg, zoneFile, out string, port, workers, rrl int) (*server, error) {
 	dir := filepath.Join(out, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -238,8 +249,9 @@ func start(name, bin, reg, zoneFile, out string, port, workers int) (*server, er
 	case "svcdns":
 		c = exec.Command(bin, "serve", "--registry", reg, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-listen", "", "--log-level", "warn")
 		// Like NSD's rrl-ratelimit: 0 below: rate limiting off, since
-		// one loopback source is the whole load.
-		c.Env = append(os.Environ(), "SVCDNS_RRL_RATE=0")
+		// one loopback source is the whole load (unless -rrl). The
+		// state directory keeps the generated DNS cookie secret.
+		c.Env = append(os.Environ(), fmt.Sprintf("SVCDNS_RRL_RATE=%d", rrl), "SVCDNS_STATE_DIR="+filepath.Join(dir, "state"))
 		if workers > 0 {
 			c.Env = append(c.Env, fmt.Sprintf("SVCDNS_WORKERS=%d", workers))
 		}
@@ -253,12 +265,12 @@ func start(name, bin, reg, zoneFile, out string, port, workers int) (*server, er
     any: warning
 database:
     storage: %s
-zone:
+%szone:
   - domain: ports.local
     storage: %s
     file: %s
     journal-content: none
-`, addr, dir, knotWorkers(workers), dir, filepath.Dir(zoneFile), filepath.Base(zoneFile))
+`, addr, dir, knotWorkers(workers), dir, knotRRL(rrl), filepath.Dir(zoneFile), filepath.Base(zoneFile))
 		if err := os.WriteFile(filepath.Join(dir, "knot.conf"), []byte(conf), 0o644); err != nil {
 			return nil, err
 		}
@@ -277,7 +289,7 @@ zone:
     xfrdfile: %s/xfrd.state
     zonelistfile: %s/zone.list
     database: ""
-    rrl-ratelimit: 0
+    rrl-ratelimit: %d
     verbosity: 0
     hide-version: yes
 remote-control:
@@ -285,7 +297,7 @@ remote-control:
 zone:
     name: ports.local
     zonefile: %s
-`, addr, port, cmp.Or(workers, runtime.NumCPU()), filepath.Dir(zoneFile), dir, dir, dir, filepath.Base(zoneFile))
+`, addr, port, cmp.Or(workers, runtime.NumCPU()), filepath.Dir(zoneFile), dir, dir, dir, rrl, filepath.Base(zoneFile))
 		if err := os.WriteFile(filepath.Join(dir, "nsd.conf"), []byte(conf), 0o644); err != nil {
 			return nil, err
 		}
@@ -516,8 +528,8 @@ func render(o options, results map[string]*result, servers map[string]*server, r
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# svcdns benchmark\n\n")
 	fmt.Fprintf(&b, "- date: %s\n- machine: %s, %d CPUs (%s), %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), cpuModel(), runtime.GOOS+"/"+runtime.GOARCH)
-	fmt.Fprintf(&b, "- command: `go run ./bench -runs %d -duration %s -modes %s -clients %d -queries %d -workers %d`\n",
-		o.runs, o.duration, strings.Join(o.modes, ","), o.clients, o.queries, o.workers)
+	fmt.Fprintf(&b, "- command: `go run ./bench -runs %d -duration %s -modes %s -clients %d -queries %d -workers %d -rrl %d`\n",
+		o.runs, o.duration, strings.Join(o.modes, ","), o.clients, o.queries, o.workers, o.rrl)
 	workers := "each server's default, one per CPU"
 	if o.workers > 0 {
 		workers = fmt.Sprintf("%d for every server (svcdns workers, Knot udp-workers and tcp-workers, NSD server-count)", o.workers)

@@ -56,8 +56,12 @@ type Config struct {
 	QueryLog bool `mapstructure:"query_log"`
 	// Transfer controls zone transfers (AXFR/IXFR) and NOTIFY.
 	Transfer Transfer `mapstructure:"transfer"`
-	// RRL is response rate limiting of UDP answers, as NSD and Knot do it.
+	// RRL is response rate limiting of UDP answers, classified as BIND, NSD
+	// and Knot classify them (docs/rrl.md).
 	RRL RRL `mapstructure:"rrl"`
+	// Cookies are DNS Cookies (RFC 7873) with interoperable server cookies
+	// (RFC 9018).
+	Cookies Cookies `mapstructure:"cookies"`
 	// TCP bounds what TCP clients may hold (RFC 7766 §6.2.3).
 	TCP TCP `mapstructure:"tcp"`
 	// TLS is DNS over TLS (RFC 7858) and the certificate that every
@@ -126,21 +130,58 @@ type XoT struct {
 	TLSOnly bool `mapstructure:"tls_only"`
 }
 
-// RRL limits the UDP responses sent to one source prefix, so that svcdns
-// cannot be used to amplify a flood towards a spoofed address.
+// RRL limits the UDP responses sent to one client prefix, per class of
+// response and name, so that svcdns cannot be used to reflect a flood at a
+// spoofed address while clients asking different questions are never
+// limited. Each account is a token bucket earning its rate a second.
 type RRL struct {
-	// Rate is the responses per second allowed to one source prefix; 0
-	// turns rate limiting off.
+	// Rate is the positive answers per second to one prefix for one name
+	// and type (BIND's responses-per-second); the per-class rates below
+	// default to it, so 0 turns rate limiting off.
 	Rate uint32 `mapstructure:"rate"`
+	// NoDataRate limits NODATA answers per prefix and name; NXDomainRate
+	// NXDOMAIN answers per prefix and zone (a random-subdomain flood is one
+	// account); ErrorRate errors (REFUSED, FORMERR...) per prefix. Each
+	// defaults to Rate; 0 leaves the class unlimited.
+	NoDataRate   uint32 `mapstructure:"nodata_rate"`
+	NXDomainRate uint32 `mapstructure:"nxdomain_rate"`
+	ErrorRate    uint32 `mapstructure:"error_rate"`
+	// AllRate limits all responses to one prefix together (BIND's
+	// all-per-second); 0, the default, sets no such limit.
+	AllRate uint32 `mapstructure:"all_rate"`
+	// Window is how many seconds of its rate an account banks: a client
+	// quiet for that long may burst Window*rate responses.
+	Window uint32 `mapstructure:"window"`
 	// Slip sends every Slip-th limited response as an empty truncated
-	// reply (TC=1), so that a real client behind a spoofed flood retries
-	// over TCP; the others are dropped. 0 drops them all.
+	// reply (TC=1; BADCOOKIE with the server cookie to a client that sent
+	// a DNS cookie), so that a real client behind a spoofed flood retries
+	// over TCP or with its cookie; the others are dropped. 0 drops them all.
 	Slip uint32 `mapstructure:"slip"`
-	// IPv4Prefix and IPv6Prefix are the prefix lengths that group sources.
+	// IPv4Prefix and IPv6Prefix are the prefix lengths that group clients.
 	IPv4Prefix uint8 `mapstructure:"ipv4_prefix"`
 	IPv6Prefix uint8 `mapstructure:"ipv6_prefix"`
 	// Exempt are CIDR prefixes never limited.
 	Exempt []string `mapstructure:"exempt"`
+	// LogOnly counts and logs the responses that would be limited, and
+	// sends them.
+	LogOnly bool `mapstructure:"log_only"`
+	// TableSize is the number of accounts kept (8 bytes each), fixed so
+	// that a flood of spoofed sources cannot grow it.
+	TableSize uint32 `mapstructure:"table_size"`
+}
+
+// Cookies configures DNS Cookies (RFC 7873, RFC 9018 server cookies).
+type Cookies struct {
+	// Enabled answers a query's COOKIE option with a server cookie.
+	Enabled bool `mapstructure:"enabled"`
+	// Secrets are 128-bit server secrets in hex (32 digits), shared with
+	// the other servers of an anycast set: the first makes the cookies
+	// sent, every one is accepted (RFC 9018 §5). Empty: a secret generated
+	// on first start and kept in the state directory.
+	Secrets []string `mapstructure:"secrets"`
+	// RequireCookie answers a UDP query that carries a DNS cookie but no
+	// valid server cookie with BADCOOKIE and the cookie to retry with.
+	RequireCookie bool `mapstructure:"require_cookie"`
 }
 
 // TCP holds the limits of the TCP listener.
@@ -264,8 +305,10 @@ const (
 	defaultTSIGAlgorithm  = "hmac-sha256"
 	// A lab default: far above what people and resolvers send, far below a
 	// flood.
-	defaultRRLRate = 1000
-	defaultRRLSlip = 2
+	defaultRRLRate      = 200
+	defaultRRLWindow    = 5
+	defaultRRLSlip      = 2
+	defaultRRLTableSize = 1 << 18
 	// Encrypted transports (RFC 7858 §3.1, RFC 8484, RFC 9250 §4.1.1).
 	defaultDoTPort       = "853"
 	defaultDoHPort       = "443"
@@ -279,7 +322,7 @@ var defaultAllowNetworks = []string{"127.0.0.0/8", "::1/128"}
 // equals what Load("", nil, nil) returns.
 func Default() Config {
 	c := staticDefaults()
-	c.deriveDefaults(false)
+	c.deriveDefaults(func(string) bool { return false })
 	if err := c.Validate(); err != nil {
 		panic("config: defaults do not validate: " + err.Error())
 	}
@@ -287,9 +330,19 @@ func Default() Config {
 }
 
 // deriveDefaults fills the defaults that depend on the origin, so that moving
-// the origin moves them. Origin must already be canonical. targetAddrsSet
-// tells whether target.addresses was configured (even as an empty list).
-func (c *Config) deriveDefaults(targetAddrsSet bool) {
+// the origin moves them, and the per-class rates that follow rrl.rate.
+// Origin must already be canonical. isSet tells whether a key was
+// configured (target.addresses even as an empty list, a rate even as 0).
+func (c *Config) deriveDefaults(isSet func(key string) bool) {
+	for _, r := range []struct {
+		key string
+		p   *uint32
+	}{{"rrl.nodata_rate", &c.RRL.NoDataRate}, {"rrl.nxdomain_rate", &c.RRL.NXDomainRate}, {"rrl.error_rate", &c.RRL.ErrorRate}} {
+		if !isSet(r.key) {
+			*r.p = c.RRL.Rate
+		}
+	}
+	targetAddrsSet := isSet("target.addresses")
 	if len(c.NameServers) == 0 {
 		c.NameServers = []Host{{Name: "ns1." + c.Origin, Addresses: []string{defaultGlue}}}
 	}

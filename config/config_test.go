@@ -57,11 +57,13 @@ func TestDefault(t *testing.T) {
 		LogLevel:       "info",
 		LogFormat:      "text",
 		Transfer:       Transfer{AllowNetworks: []string{"127.0.0.0/8", "::1/128"}},
-		RRL:            RRL{Rate: 1000, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56},
-		TCP:            TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
-		TLS:            TLS{MinVersion: "1.2", HandshakeTimeout: 5, MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
-		HTTPS:          Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
-		QUIC:           Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
+		RRL: RRL{Rate: 200, NoDataRate: 200, NXDomainRate: 200, ErrorRate: 200, Window: 5, Slip: 2,
+			IPv4Prefix: 24, IPv6Prefix: 56, TableSize: 1 << 18},
+		Cookies: Cookies{Enabled: true},
+		TCP:     TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
+		TLS:     TLS{MinVersion: "1.2", HandshakeTimeout: 5, MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
+		HTTPS:   Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
+		QUIC:    Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", d, want)
@@ -729,6 +731,14 @@ func TestLimitsValidation(t *testing.T) {
 		{"rrl:\n  ipv4_prefix: 40\n", "rrl.ipv4_prefix"},
 		{"rrl:\n  ipv6_prefix: 8\n", "rrl.ipv6_prefix"},
 		{"rrl:\n  exempt: [\"10.0.0.0/33\"]\n", "rrl.exempt[0]"},
+		{"rrl:\n  window: 0\n", "rrl.window"},
+		{"rrl:\n  rate: 2000000\n", "rrl.rate"},
+		{"rrl:\n  nxdomain_rate: 2000000\n", "rrl.nxdomain_rate"},
+		{"rrl:\n  slip: 101\n", "rrl.slip"},
+		{"rrl:\n  table_size: 10\n", "rrl.table_size"},
+		{"cookies:\n  secrets: [\"00ff\"]\n", "cookies.secrets[0]"},
+		{"cookies:\n  secrets: [\"zz0102030405060708090a0b0c0d0e0f\"]\n", "cookies.secrets[0]"},
+		{"cookies:\n  secrets: [\"000102030405060708090a0b0c0d0e0f\", \"0x000102030405060708090A0B0C0D0E0F\"]\n", "cookies.secrets[1]"},
 		{"tcp:\n  max_connections: 0\n", "tcp.max_connections"},
 		{"tcp:\n  max_per_source: 5000\n", "tcp.max_per_source"},
 		{"tcp:\n  idle_timeout: 0\n", "tcp.idle_timeout"},
@@ -745,6 +755,43 @@ func TestLimitsValidation(t *testing.T) {
 	c, err := Load("", []string{"SVCDNS_RRL_RATE=0", "SVCDNS_TCP_IDLE_TIMEOUT=3"}, nil)
 	if err != nil || c.RRL.Rate != 0 || c.TCP.IdleTimeout != 3 {
 		t.Errorf("env: %+v %+v %v", c.RRL, c.TCP, err)
+	}
+}
+
+// TestRRLClassRates checks that the per-class rates follow rrl.rate unless
+// set, and that a class set to 0 stays unlimited, from a file and from the
+// environment.
+func TestRRLClassRates(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		env        []string
+		want       [4]uint32 // rate, nodata, nxdomain, error
+	}{
+		{"default", "", nil, [4]uint32{200, 200, 200, 200}},
+		{"rate follows", "rrl:\n  rate: 50\n", nil, [4]uint32{50, 50, 50, 50}},
+		{"off", "", []string{"SVCDNS_RRL_RATE=0"}, [4]uint32{0, 0, 0, 0}},
+		{"one set", "rrl:\n  rate: 50\n  nxdomain_rate: 7\n", nil, [4]uint32{50, 50, 7, 50}},
+		{"one unlimited", "rrl:\n  error_rate: 0\n", nil, [4]uint32{200, 200, 200, 0}},
+		{"env class", "", []string{"SVCDNS_RRL_NODATA_RATE=9", "SVCDNS_RRL_RATE=30"}, [4]uint32{30, 9, 30, 30}},
+	} {
+		path := ""
+		if tc.yaml != "" {
+			path = filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := Load(path, tc.env, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := [4]uint32{c.RRL.Rate, c.RRL.NoDataRate, c.RRL.NXDomainRate, c.RRL.ErrorRate}; got != tc.want {
+			t.Errorf("%s: rates %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	c, err := Load("", []string{"SVCDNS_COOKIES_SECRETS=0X000102030405060708090A0B0C0D0E0F"}, nil)
+	if err != nil || len(c.Cookies.Secrets) != 1 || c.Cookies.Secrets[0] != "000102030405060708090a0b0c0d0e0f" {
+		t.Errorf("cookies.secrets from env: %v %v", c.Cookies.Secrets, err)
 	}
 }
 

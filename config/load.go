@@ -85,7 +85,7 @@ func Load(path string, env []string, flags *pflag.FlagSet) (Config, error) {
 	if !c.validateOrigin(&ov) {
 		return Config{}, joinErrors(attribute(ov.errs, sources))
 	}
-	c.deriveDefaults(v.IsSet("target.addresses"))
+	c.deriveDefaults(v.IsSet)
 	if errs := c.validate(); len(errs) > 0 {
 		return Config{}, joinErrors(attribute(errs, sources))
 	}
@@ -122,7 +122,8 @@ func staticDefaults() Config {
 		LogLevel:       defaultLogLevel,
 		LogFormat:      defaultLogFormat,
 		Transfer:       Transfer{AllowNetworks: slices.Clone(defaultAllowNetworks)},
-		RRL:            RRL{Rate: defaultRRLRate, Slip: defaultRRLSlip, IPv4Prefix: 24, IPv6Prefix: 56},
+		RRL:            RRL{Rate: defaultRRLRate, Window: defaultRRLWindow, Slip: defaultRRLSlip, IPv4Prefix: 24, IPv6Prefix: 56, TableSize: defaultRRLTableSize},
+		Cookies:        Cookies{Enabled: true},
 		TCP:            TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
 		TLS: TLS{MinVersion: defaultTLSMinVersion, HandshakeTimeout: 5,
 			MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},

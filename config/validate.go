@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +13,10 @@ import (
 	"strconv"
 	"strings"
 )
+
+// maxRRLRate is the largest rate limit: the limiter's clock counts
+// microseconds.
+const maxRRLRate = 1_000_000
 
 // maxTTL is the largest TTL: RFC 2181 §8 makes TTLs 31-bit values and tells
 // receivers to treat larger ones as 0.
@@ -89,6 +94,37 @@ func (c *Config) validateLimits(v *validator) {
 		c.RRL.Exempt[i] = p.Masked().String()
 	}
 	c.RRL.Exempt = nilIfEmpty(c.RRL.Exempt)
+	for _, r := range []struct {
+		key  string
+		rate uint32
+	}{{"rrl.rate", c.RRL.Rate}, {"rrl.nodata_rate", c.RRL.NoDataRate}, {"rrl.nxdomain_rate", c.RRL.NXDomainRate},
+		{"rrl.error_rate", c.RRL.ErrorRate}, {"rrl.all_rate", c.RRL.AllRate}} {
+		if r.rate > maxRRLRate {
+			v.add(r.key, r.rate, "must be in 0..%d responses a second", maxRRLRate)
+		}
+	}
+	if c.RRL.Window < 1 || c.RRL.Window > 3600 {
+		v.add("rrl.window", c.RRL.Window, "must be in 1..3600 seconds")
+	}
+	if c.RRL.Slip > 100 {
+		v.add("rrl.slip", c.RRL.Slip, "must be in 0..100")
+	}
+	if c.RRL.TableSize < 1024 || c.RRL.TableSize > 1<<26 {
+		v.add("rrl.table_size", c.RRL.TableSize, "must be in 1024..%d accounts", 1<<26)
+	}
+	seen := map[string]int{}
+	for i, s := range c.Cookies.Secrets {
+		key := fmt.Sprintf("cookies.secrets[%d]", i)
+		c.Cookies.Secrets[i] = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "0x")
+		if b, err := hex.DecodeString(c.Cookies.Secrets[i]); err != nil || len(b) != 16 {
+			v.add(key, "(secret)", "must be 128 bits in hex (32 hex digits)")
+		} else if j, dup := seen[c.Cookies.Secrets[i]]; dup {
+			v.add(key, "(secret)", "duplicate of cookies.secrets[%d]", j)
+		} else {
+			seen[c.Cookies.Secrets[i]] = i
+		}
+	}
+	c.Cookies.Secrets = nilIfEmpty(c.Cookies.Secrets)
 	if c.TCP.MaxConnections == 0 {
 		v.add("tcp.max_connections", c.TCP.MaxConnections, "must be at least 1")
 	}

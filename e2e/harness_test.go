@@ -46,24 +46,27 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Builds (svcdns below, scripts/lab.sh) keep using the developer's
+	// (or CI's) Go build cache: without GOCACHE they would follow
+	// XDG_CACHE_HOME into the empty directory set next and rebuild
+	// everything, the runtime too.
+	if c, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil && os.Getenv("GOCACHE") == "" {
+		if c := strings.TrimSpace(string(c)); c != "" && c != "off" {
+			os.Setenv("GOCACHE", c)
+		}
+	}
 	// serve prefers the registry cache of `svcdns registry update` over
 	// the embedded excerpt: point every server at an empty cache, so that
 	// a developer's own cache does not change what the tests see.
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	// Likewise the state directory (the generated DNS cookie secret).
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	svcdnsBin = filepath.Join(dir, "svcdns")
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: the go command is needed to build svcdns:", err)
 		return 1
 	}
-	// Go's build cache lives under XDG_CACHE_HOME too: pin it first, so
-	// that building svcdns reuses what `go test` already compiled instead
-	// of compiling the standard library again into the empty cache.
-	if os.Getenv("GOCACHE") == "" {
-		if out, err := exec.Command(gobin, "env", "GOCACHE").Output(); err == nil {
-			os.Setenv("GOCACHE", strings.TrimSpace(string(out)))
-		}
-	}
-	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
-	svcdnsBin = filepath.Join(dir, "svcdns")
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gobin, "build", "-o", svcdnsBin, "./cmd/svcdns")

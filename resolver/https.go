@@ -194,7 +194,7 @@ func (h dohHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.transports[trHTTPS].query(shard, 1)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	resp := s.answer(shard, in, true, (*bp)[:0])
+	resp := s.answerStream(shard, in, sourceOf(remoteAddr(r)), (*bp)[:0])
 	resp = padReply(in, resp)
 	if s.queryLog {
 		s.logQuery(remoteAddr(r), transportNames[trHTTPS], in, resp)

@@ -14,7 +14,7 @@ import (
 )
 
 func TestDecodeDoHRequest(t *testing.T) {
-	q := packQuery(t, "_rets._tcp.ports.local.", dns.TypeSRV, true, false)
+	q := padQuery(t, "_rets._tcp.ports.local.", dns.TypeSRV, true, false)
 	b64 := base64.RawURLEncoding.EncodeToString(q)
 	for _, tc := range []struct {
 		name, method, ctype, query string
@@ -83,7 +83,7 @@ func TestMinTTL(t *testing.T) {
 		{"REFUSED", "example.com.", dns.TypeA, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := h.AnswerWire(packQuery(t, tc.qname, tc.qtype, true, false), true, nil)
+			resp := h.AnswerWire(padQuery(t, tc.qname, tc.qtype, true, false), true, nil)
 			got, ok := minTTL(resp)
 			if got != tc.want || ok != tc.ok {
 				t.Errorf("minTTL = %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
@@ -107,7 +107,7 @@ func TestMinTTL(t *testing.T) {
 // query it accepts to the answer path: no panic; an accepted query is a
 // message of 12 to 65535 octets; a refusal carries a 4xx status.
 func FuzzDoHRequest(f *testing.F) {
-	q := packQuery(f, "_rets._tcp.ports.local.", dns.TypeSRV, true, true)
+	q := padQuery(f, "_rets._tcp.ports.local.", dns.TypeSRV, true, true)
 	f.Add("GET", "", "dns="+base64.RawURLEncoding.EncodeToString(q), []byte(nil))
 	f.Add("POST", dohType, "", q)
 	f.Add("POST", "application/dns-message; x=\"", "", q)

@@ -9,21 +9,18 @@ import (
 	"github.com/svcdns/svcdns/internal/zonetest"
 )
 
-func packQuery(t testing.TB, name string, qtype uint16, edns, pad bool) []byte {
+// padQuery packs a query, with EDNS(0) when edns is set and then with a
+// Padding option when pad is.
+func padQuery(t testing.TB, name string, qtype uint16, edns, pad bool) []byte {
 	t.Helper()
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	if edns {
-		m.SetEdns0(1232, false)
+	if !edns {
+		return packQuery(t, name, qtype, 0, nil)
+	}
+	return packQuery(t, name, qtype, 1232, func(m *dns.Msg) {
 		if pad {
 			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 5)})
 		}
-	}
-	b, err := m.Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	})
 }
 
 // TestPadReply pads replies to 468-octet blocks (RFC 8467 §4.1) only for
@@ -46,7 +43,7 @@ func TestPadReply(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 2 { // the second is a cache hit
-				in := packQuery(t, tc.qname, tc.qtype, tc.edns, tc.pad)
+				in := padQuery(t, tc.qname, tc.qtype, tc.edns, tc.pad)
 				plain := h.AnswerWire(in, true, make([]byte, 0, 512))
 				plainCopy := append([]byte(nil), plain...)
 				out := padReply(in, h.AnswerWire(in, true, make([]byte, 0, 512)))
@@ -77,7 +74,7 @@ func TestPadReply(t *testing.T) {
 					t.Errorf("padded reply %d octets, want %d + 4 + %d", len(out), len(plainCopy), padLen)
 				}
 				// The same question unpadded: the cache was not touched.
-				again := h.AnswerWire(packQuery(t, tc.qname, tc.qtype, tc.edns, false), true, make([]byte, 0, 512))
+				again := h.AnswerWire(padQuery(t, tc.qname, tc.qtype, tc.edns, false), true, make([]byte, 0, 512))
 				if _, ok := queryOption(again, optPadding); ok {
 					t.Fatal("an unpadded query got a padded reply: padding reached the cache")
 				}
@@ -88,7 +85,7 @@ func TestPadReply(t *testing.T) {
 
 // A reply near the 64 KiB limit is padded only up to 65535 octets.
 func TestPadReplyLimit(t *testing.T) {
-	in := packQuery(t, "x.ports.local.", dns.TypeTXT, true, true)
+	in := padQuery(t, "x.ports.local.", dns.TypeTXT, true, true)
 	reply := func(txt []string) []byte {
 		m := new(dns.Msg)
 		m.SetQuestion("x.ports.local.", dns.TypeTXT)

@@ -177,7 +177,7 @@ func (s *Server) serveQUICStream(conn *quic.Conn, st *quic.Stream, shard byte) {
 	op := bufPool.Get().(*[]byte)
 	defer bufPool.Put(op)
 	out := (*op)[:2]
-	resp := s.answer(shard, in, true, out[2:])
+	resp := s.answerStream(shard, in, sourceOf(conn.RemoteAddr()), out[2:])
 	resp = padReply(in, resp)
 	if s.queryLog {
 		s.logQuery(conn.RemoteAddr(), transportNames[trQUIC], in, resp)

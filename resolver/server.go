@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +32,7 @@ type Limits struct {
 	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address,
 	// each served by its own goroutine (0: one per CPU).
 	UDPSockets int
-	// RRL limits UDP responses per source prefix.
+	// RRL limits UDP responses per client prefix, class and name.
 	RRL RRLConfig
 }
 
@@ -61,6 +62,11 @@ type Server struct {
 	addrs    []net.Addr
 	encAddrs []TransportAddr
 	conns    map[net.Conn]struct{}
+
+	// DNS cookies (guard.go): the secrets in force, swapped on reload,
+	// and the counters, one shard per UDP worker and one for TCP.
+	cookies     atomic.Pointer[cookieJar]
+	cookieStats []cookieShard
 }
 
 // NewServer returns a server for h; log may be nil.
@@ -77,19 +83,11 @@ func NewServer(h *Handler, limits Limits, log *slog.Logger) *Server {
 	if limits.TCPPerSource <= 0 || limits.TCPPerSource > limits.TCPConns {
 		limits.TCPPerSource = limits.TCPConns
 	}
-	s := &Server{handler: h, limits: limits, log: log, conns: map[net.Conn]struct{}{}, rrl: newRRL(limits.RRL)}
+	s := &Server{handler: h, limits: limits, log: log, conns: map[net.Conn]struct{}{},
+		rrl: newRRL(limits.RRL, limits.UDPSockets, log), cookieStats: make([]cookieShard, limits.UDPSockets+1)}
 	s.tcp = &stream{transport: trTCP, idle: limits.TCPIdle, maxQueries: limits.TCPQueries,
 		pool: newConnPool(limits.TCPConns, limits.TCPPerSource, &s.transports[trTCP])}
 	return s
-}
-
-// RRLCounts returns how many UDP responses rate limiting dropped and how
-// many it sent truncated (slipped).
-func (s *Server) RRLCounts() (dropped, slipped uint64) {
-	if s.rrl == nil {
-		return 0, 0
-	}
-	return s.rrl.limited.Load(), s.rrl.slipped.Load()
 }
 
 // TCPConns is the number of open TCP connections.

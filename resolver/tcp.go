@@ -90,6 +90,7 @@ func (s *Server) serveConn(c net.Conn, shard byte, st *stream) {
 	defer bufPool.Put(bp)
 	in := make([]byte, 65535)
 	stats := &s.transports[st.transport]
+	client := sourceOf(c.RemoteAddr())
 	for n := 0; st.maxQueries == 0 || n < st.maxQueries; n++ {
 		if r.Buffered() == 0 {
 			if err := w.Flush(); err != nil {
@@ -120,8 +121,9 @@ func (s *Server) serveConn(c net.Conn, shard byte, st *stream) {
 			continue
 		}
 		out := (*bp)[:2]
-		resp := s.answer(shard, in[:size], true, out[2:])
+		resp := s.answerStream(shard, in[:size], client, out[2:])
 		if st.pad {
+			// Last, so that the padding counts every other option.
 			resp = padReply(in[:size], resp)
 		}
 		if s.queryLog {

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/miekg/dns"
@@ -105,34 +104,19 @@ func (s *Server) serveUDP(conn *net.UDPConn, shard byte) {
 }
 
 // answerBatch answers the first n datagrams read into b and sets up the
-// replies to send; it returns how many there are.
+// replies to send; it returns how many there are. DNS cookies and
+// response rate limiting (guardedAnswer) apply to each.
 func (s *Server) answerBatch(shard byte, b *udpBatchBufs, n int) int {
-	var now time.Time
-	if s.rrl != nil {
-		now = time.Now()
-	}
+	g := s.clock()
 	w := 0
 	for i := range n {
 		in := b.in[i][:b.rd[i].n]
-		resp := s.answer(shard, in, false, b.out[w])
+		resp := s.guardedAnswer(shard, in, sockaddrIP(&b.from[i]), false, b.out[w], &g)
 		if s.queryLog {
 			s.logQuery(sockaddrUDP(&b.from[i]), "udp", in, resp)
 		}
 		if len(resp) == 0 {
 			continue
-		}
-		// As NSD and Knot do: limit the responses, not the queries,
-		// per source prefix.
-		if s.rrl != nil {
-			switch s.rrl.check(sockaddrIP(&b.from[i]), now) {
-			case rrlDrop:
-				continue
-			case rrlSlip:
-				if resp = slipReply(in, b.out[w]); len(resp) == 0 {
-					continue
-				}
-				s.rrl.slipped.Add(1)
-			}
 		}
 		b.out[w] = resp
 		b.wrv[w].Base = &resp[0]

@@ -58,7 +58,11 @@ var (
 	descRecords = prometheus.NewDesc("svcdns_zone_records", "Records in the zone served (port names aside).", nil, nil)
 	descSerial  = prometheus.NewDesc("svcdns_zone_serial", "SOA serial of the zone served.", nil, nil)
 	descReloads = prometheus.NewDesc("svcdns_reloads_total", "Zone reloads, by result.", []string{"result"}, nil)
-	descRRL     = prometheus.NewDesc("svcdns_rrl_limited_total", "UDP responses held back by response rate limiting: dropped, or slipped (sent empty with TC=1).", []string{"action"}, nil)
+	descRRL     = prometheus.NewDesc("svcdns_rrl_responses_total", "UDP responses through response rate limiting, by class (answer, nodata, nxdomain, error, all) and action (sent; over the rate: slipped, dropped, or logged under log_only).", []string{"class", "action"}, nil)
+	descExempt  = prometheus.NewDesc("svcdns_rrl_exempt_total", "UDP responses not rate limited because the client is trusted: in an exempt network, or presented a valid DNS server cookie.", []string{"reason"}, nil)
+	descEvicted = prometheus.NewDesc("svcdns_rrl_evictions_total", "Rate-limit accounts more than half spent pushed out of the fixed table by newer ones (rrl.table_size too small for the load).", nil, nil)
+	descCookies = prometheus.NewDesc("svcdns_cookies_total", "Queries with a DNS COOKIE option, by what it held: client_only, valid, bad, expired, malformed.", []string{"result"}, nil)
+	descBadCook = prometheus.NewDesc("svcdns_cookies_badcookie_total", "BADCOOKIE replies made instead of an answer (require_cookie, or a bad cookie in a query without a question); rate-limit slips are counted in svcdns_rrl_responses_total.", nil, nil)
 	descTCP     = prometheus.NewDesc("svcdns_tcp_connections", "Open TCP connections.", nil, nil)
 
 	descTrQueries   = prometheus.NewDesc("svcdns_transport_queries_total", "Queries received, by transport (udp, tcp, tls, https, quic).", []string{"transport"}, nil)
@@ -73,7 +77,7 @@ var (
 type dnsCollector struct{ d *daemon }
 
 func (c *dnsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueries, descHits, descMisses, descLatency, descRecords, descSerial, descReloads, descRRL, descTCP,
+	for _, d := range []*prometheus.Desc{descQueries, descHits, descMisses, descLatency, descRecords, descSerial, descReloads, descRRL, descExempt, descEvicted, descCookies, descBadCook, descTCP,
 		descTrQueries, descTrOpen, descTrAccepted, descTrRefused, descTrHandshake} {
 		ch <- d
 	}
@@ -97,9 +101,19 @@ func (c *dnsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSerial, prometheus.GaugeValue, float64(snap.Serial()))
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloads.ok.Load()), "ok")
 	ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(c.d.reloads.failed.Load()), "failed")
-	dropped, slipped := c.d.srv.RRLCounts()
-	ch <- prometheus.MustNewConstMetric(descRRL, prometheus.CounterValue, float64(dropped), "dropped")
-	ch <- prometheus.MustNewConstMetric(descRRL, prometheus.CounterValue, float64(slipped), "slipped")
+	if rs, ok := c.d.srv.RRLStats(); ok {
+		for _, r := range rs.Responses {
+			ch <- prometheus.MustNewConstMetric(descRRL, prometheus.CounterValue, float64(r.Count), r.Class, r.Action)
+		}
+		ch <- prometheus.MustNewConstMetric(descExempt, prometheus.CounterValue, float64(rs.ExemptNetwork), "network")
+		ch <- prometheus.MustNewConstMetric(descExempt, prometheus.CounterValue, float64(rs.ExemptCookie), "cookie")
+		ch <- prometheus.MustNewConstMetric(descEvicted, prometheus.CounterValue, float64(rs.Evicted))
+	}
+	cs := c.d.srv.CookieStats()
+	for _, q := range cs.Queries {
+		ch <- prometheus.MustNewConstMetric(descCookies, prometheus.CounterValue, float64(q.Count), q.Result)
+	}
+	ch <- prometheus.MustNewConstMetric(descBadCook, prometheus.CounterValue, float64(cs.BadCookie))
 	ch <- prometheus.MustNewConstMetric(descTCP, prometheus.GaugeValue, float64(c.d.srv.TCPConns()))
 	for _, t := range c.d.srv.TransportCounts() {
 		ch <- prometheus.MustNewConstMetric(descTrQueries, prometheus.CounterValue, float64(t.Queries), t.Transport)

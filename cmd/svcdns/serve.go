@@ -138,6 +138,9 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	}
 	d.srv = resolver.NewServer(d.h, limits, d.log)
 	d.srv.SetQueryLog(cfg.QueryLog)
+	if err := d.setCookies(cfg); err != nil {
+		return err
+	}
 	policy, keys, err := transferPolicy(cfg)
 	if err != nil {
 		return err
@@ -201,7 +204,11 @@ func serverLimits(c config.Config) (resolver.Limits, error) {
 	l.TCPIdle = time.Duration(c.TCP.IdleTimeout) * time.Second
 	l.TCPQueries = int(c.TCP.MaxQueries)
 	l.UDPSockets = int(c.Workers) // 0: one per CPU
-	l.RRL = resolver.RRLConfig{Rate: c.RRL.Rate, Slip: c.RRL.Slip, IPv4Prefix: int(c.RRL.IPv4Prefix), IPv6Prefix: int(c.RRL.IPv6Prefix)}
+	l.RRL = resolver.RRLConfig{
+		ResponsesPerSecond: c.RRL.Rate, NoDataPerSecond: c.RRL.NoDataRate, NXDomainsPerSecond: c.RRL.NXDomainRate,
+		ErrorsPerSecond: c.RRL.ErrorRate, AllPerSecond: c.RRL.AllRate, Window: c.RRL.Window, Slip: c.RRL.Slip,
+		IPv4Prefix: int(c.RRL.IPv4Prefix), IPv6Prefix: int(c.RRL.IPv6Prefix), LogOnly: c.RRL.LogOnly, TableSize: int(c.RRL.TableSize),
+	}
 	for _, n := range c.RRL.Exempt {
 		p, err := netip.ParsePrefix(n)
 		if err != nil {
@@ -210,6 +217,21 @@ func serverLimits(c config.Config) (resolver.Limits, error) {
 		l.RRL.Exempt = append(l.RRL.Exempt, p)
 	}
 	return l, nil
+}
+
+// setCookies resolves the cookie secrets of cfg (generating or rolling
+// them in the state directory) and hands them to the server; it runs at
+// start and on every reload, so a changed secret takes effect at once.
+func (d *daemon) setCookies(cfg config.Config) error {
+	c, warn, err := cookieConfig(cfg, d.env, time.Now())
+	if err != nil {
+		return err
+	}
+	if warn != nil {
+		d.log.Warn("DNS cookies", "err", warn)
+	}
+	d.srv.SetCookies(c)
+	return nil
 }
 
 // transferPolicy maps the transfer settings onto the resolver's.
@@ -241,6 +263,9 @@ func (d *daemon) reload(reason string) {
 	if err == nil {
 		var snap *zone.Snapshot
 		if snap, err = buildZone(cfg, old); err == nil {
+			err = d.setCookies(cfg)
+		}
+		if err == nil {
 			if !sameListeners(cfg, d.cfg) {
 				d.log.Warn("listen, metrics_listen, workers, transfer, rrl, tcp, tls, https, quic, xot and log settings take effect at restart", "reason", reason)
 			}
