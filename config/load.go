@@ -124,6 +124,9 @@ func staticDefaults() Config {
 		Transfer:       Transfer{AllowNetworks: slices.Clone(defaultAllowNetworks)},
 		RRL:            RRL{Rate: defaultRRLRate, Slip: defaultRRLSlip, IPv4Prefix: 24, IPv6Prefix: 56},
 		TCP:            TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
+		DNSSEC: DNSSEC{Algorithm: defaultDNSSECAlgorithm, Keys: defaultDNSSECKeys, Validity: defaultDNSSECValidity,
+			Refresh: defaultDNSSECRefresh, InceptionOffset: defaultDNSSECInception, DNSKEYTTL: defaultDNSSECDNSKEYTTL,
+			SignatureCache: defaultDNSSECSignatureCache, Denial: defaultDNSSECDenial},
 	}
 }
 
