@@ -63,5 +63,6 @@ func newRoot(env []string) *cobra.Command {
 	}
 	root.Flags().AddFlagSet(serve.Flags())
 	root.AddCommand(serve, newLookupCmd(env), newZoneCmd(env), newRegistryCmd(), newVersionCmd())
+	root.AddCommand(newDNSSECCmd(env))
 	return root
 }

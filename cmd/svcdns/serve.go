@@ -22,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"github.com/svcdns/svcdns/config"
+	"github.com/svcdns/svcdns/dnssec"
 	"github.com/svcdns/svcdns/registry"
 	"github.com/svcdns/svcdns/resolver"
 	"github.com/svcdns/svcdns/zone"
@@ -102,6 +103,10 @@ type daemon struct {
 	ready   atomic.Bool
 	reloads struct{ ok, failed atomic.Uint64 }
 	notify  context.CancelFunc
+	// signing signs the zone when DNSSEC is on; resign fires at the
+	// signer's next key event or signing epoch.
+	signing *zoneSigning
+	resign  *time.Timer
 }
 
 func (d *daemon) run(ctx context.Context, cfg config.Config) error {
@@ -120,10 +125,15 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	// (turning the collector off saved ~15 ms but left the zone scattered
 	// between dead objects, ~3 MB more resident), and what is left is
 	// returned to the system once the server is ready.
-	snap, err := buildZone(cfg, nil)
+	d.signing = &zoneSigning{env: d.env, cache: dnssec.NewCache(int(cfg.DNSSEC.SignatureCache)), log: d.log}
+	d.resign = time.NewTimer(time.Hour)
+	d.resign.Stop()
+	snap, err := buildZone(cfg, nil, d.signing)
 	if err != nil {
 		return err
 	}
+	logKeyEvents(d.log, nil, snap.Signer())
+	d.armSigning(snap)
 	if strings.HasSuffix(snap.Origin(), ".local.") || snap.Origin() == "local." {
 		d.log.Warn("the origin is under .local, which RFC 6762 reserves for multicast DNS: "+
 			"many stub resolvers send such names to mDNS, not to unicast DNS; forward it explicitly "+
@@ -181,6 +191,8 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 			d.reload("SIGHUP")
 		case path := <-changes:
 			d.reload("file changed: " + path)
+		case <-d.resign.C:
+			d.reload("dnssec: key timing event or re-signing")
 		}
 	}
 }
@@ -232,11 +244,13 @@ func (d *daemon) reload(reason string) {
 	old := d.h.Zone()
 	if err == nil {
 		var snap *zone.Snapshot
-		if snap, err = buildZone(cfg, old); err == nil {
+		if snap, err = buildZone(cfg, old, d.signing); err == nil {
 			if !sameListeners(cfg, d.cfg) {
 				d.log.Warn("listen, metrics_listen, workers, transfer, rrl, tcp and log settings take effect at restart", "reason", reason)
 			}
 			d.h.Swap(snap)
+			logKeyEvents(d.log, old.Signer(), snap.Signer())
+			d.armSigning(snap)
 			d.cfg = cfg
 			d.reloads.ok.Add(1)
 			d.log.Info("reloaded", "reason", reason, "serial", snap.Serial(), "previous", old.Serial(), "records", snap.Records())
@@ -248,6 +262,11 @@ func (d *daemon) reload(reason string) {
 	}
 	d.reloads.failed.Add(1)
 	d.log.Error("reload failed; still serving the previous zone", "reason", reason, "err", err, "serial", old.Serial())
+	if sg := old.Signer(); sg != nil && !sg.NextEvent().After(time.Now()) {
+		// A key event or re-signing is due: try again in a minute rather
+		// than serve the old keys and signatures until the next change.
+		d.resign.Reset(time.Minute)
+	}
 }
 
 func sameListeners(a, b config.Config) bool {
@@ -399,7 +418,8 @@ func snapshotFor(cmd *cobra.Command, env []string) (*zone.Snapshot, config.Confi
 	if err != nil {
 		return nil, cfg, err
 	}
-	snap, err := buildZone(cfg, nil)
+	zs := &zoneSigning{env: env, log: newLogger(cfg, cmd.ErrOrStderr())}
+	snap, err := buildZone(cfg, nil, zs)
 	if err != nil {
 		return nil, cfg, err
 	}
