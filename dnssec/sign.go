@@ -4,11 +4,10 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -78,28 +77,66 @@ func rawSign(k *Key, data []byte) ([]byte, error) {
 	h := hash.New()
 	h.Write(data)
 	digest := h.Sum(nil)
+	var sig []byte
+	var err error
 	if p, ok := k.Signer.(*ecdsa.PrivateKey); ok {
-		r, s, err := ecdsa.Sign(rand.Reader, p, digest)
-		if err != nil {
-			return nil, err
-		}
-		return fixedRS(r, s, intLen), nil
+		// SignASN1 takes the constant-time P-256/P-384 code without
+		// math/big; ecdsa.Sign would convert through big.Int.
+		sig, err = ecdsa.SignASN1(rand.Reader, p, digest)
+	} else {
+		sig, err = k.Signer.Sign(rand.Reader, digest, hash)
 	}
-	sig, err := k.Signer.Sign(rand.Reader, digest, hash)
 	if err != nil || intLen == 0 {
 		return sig, err
 	}
-	// Another crypto.Signer (a hardware key) returns ECDSA in ASN.1.
-	var rs struct{ R, S *big.Int }
-	if _, err := asn1.Unmarshal(sig, &rs); err != nil {
-		return nil, fmt.Errorf("ECDSA signature: %w", err)
-	}
-	return fixedRS(rs.R, rs.S, intLen), nil
+	return fixedRS(sig, intLen)
 }
 
-func fixedRS(r, s *big.Int, n int) []byte {
+// fixedRS turns an ASN.1 ECDSA signature, SEQUENCE { INTEGER r, INTEGER s },
+// into r and s as n-octet big-endian integers (RFC 6605 §4).
+func fixedRS(der []byte, n int) ([]byte, error) {
+	bad := errors.New("ECDSA signature: not the DER of two integers")
+	seq, rest, ok := derElement(der, 0x30)
+	if !ok || len(rest) != 0 {
+		return nil, bad
+	}
 	out := make([]byte, 2*n)
-	r.FillBytes(out[:n])
-	s.FillBytes(out[n:])
-	return out
+	for i := range 2 {
+		var v []byte
+		if v, seq, ok = derElement(seq, 0x02); !ok {
+			return nil, bad
+		}
+		for len(v) > 0 && v[0] == 0 {
+			v = v[1:]
+		}
+		if len(v) > n {
+			return nil, bad
+		}
+		copy(out[(i+1)*n-len(v):(i+1)*n], v)
+	}
+	if len(seq) != 0 {
+		return nil, bad
+	}
+	return out, nil
+}
+
+// derElement reads one DER element of the given tag with a short or
+// one-octet long length, and returns its content and what follows.
+func derElement(b []byte, tag byte) (content, rest []byte, ok bool) {
+	if len(b) < 2 || b[0] != tag {
+		return nil, nil, false
+	}
+	l, off := int(b[1]), 2
+	if l == 0x81 {
+		if len(b) < 3 {
+			return nil, nil, false
+		}
+		l, off = int(b[2]), 3
+	} else if l > 0x7f {
+		return nil, nil, false
+	}
+	if len(b) < off+l {
+		return nil, nil, false
+	}
+	return b[off : off+l], b[off+l:], true
 }

@@ -205,6 +205,23 @@ func (s *Signer) apexRecords() []dns.RR {
 	return append(append(out, cds...), cdnskey...)
 }
 
+// Fingerprint says what the signatures of a zone signed by s depend on
+// besides its records: the signing epoch and the keys that sign.
+func (s *Signer) Fingerprint() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "epoch %d", s.Epoch(s.made).Unix())
+	for _, role := range []struct {
+		name string
+		keys []*Key
+	}{{"keys", s.ksks}, {"zone", s.zsks}} {
+		b.WriteString(" " + role.name)
+		for _, k := range role.keys {
+			fmt.Fprintf(&b, " %d/%d", k.DNSKEY.Algorithm, k.Tag())
+		}
+	}
+	return b.String()
+}
+
 // Origin is the zone apex the signer signs for.
 func (s *Signer) Origin() string { return s.origin }
 
