@@ -40,36 +40,49 @@ func canonicalize(rrset []dns.RR) (*canonicalRRset, error) {
 	}
 	h0 := rrset[0].Header()
 	c := &canonicalRRset{ttl: h0.Ttl, rtype: h0.Rrtype, class: h0.Class}
-	size := 0
 	for _, rr := range rrset {
-		size += dns.Len(rr) + 16
-	}
-	c.buf = make([]byte, size)
-	off := 0
-	for _, rr := range rrset {
-		h := rr.Header()
-		if h.Rrtype != c.rtype || h.Class != c.class {
+		if h := rr.Header(); h.Rrtype != c.rtype || h.Class != c.class {
 			return nil, fmt.Errorf("%w: %s %s beside %s %s", errRRset, dns.TypeToString[h.Rrtype], dns.ClassToString[h.Class],
 				dns.TypeToString[c.rtype], dns.ClassToString[c.class])
 		}
-		end, err := dns.PackRR(rr, c.buf, off, nil, false)
-		if err != nil {
-			return nil, fmt.Errorf("pack %s: %w", h.Name, err)
-		}
-		rec := c.buf[off:end]
-		nameEnd, err := lowerName(rec, 0)
+	}
+	// The records are packed as the answer section of a message without
+	// compression: dns.PackRR would write each record's Rdlength, and the
+	// records are shared with the zone snapshot and other queries.
+	m := dns.Msg{Answer: rrset}
+	size := 12
+	for _, rr := range rrset {
+		size += dns.Len(rr) + 16
+	}
+	buf, err := m.PackBuffer(make([]byte, size))
+	if err != nil {
+		return nil, fmt.Errorf("pack %s: %w", h0.Name, err)
+	}
+	c.buf = buf
+	off := 12 // after the header; there is no question
+	for range rrset {
+		nameEnd, err := lowerName(buf, off)
 		if err != nil {
 			return nil, err
 		}
-		if c.owner == nil {
-			c.owner = rec[:nameEnd]
-		} else if !bytes.Equal(c.owner, rec[:nameEnd]) {
-			return nil, fmt.Errorf("%w: owners %s and %s", errRRset, rrset[0].Header().Name, h.Name)
-		}
 		// TYPE(2) CLASS(2) TTL(4) RDLENGTH(2), then the RDATA.
-		binary.BigEndian.PutUint32(rec[nameEnd+4:], c.ttl)
-		if err := lowerRdata(c.rtype, rec[nameEnd+10:]); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", h.Name, dns.TypeToString[h.Rrtype], err)
+		if nameEnd+10 > len(buf) {
+			return nil, errors.New("record runs past the message")
+		}
+		end := nameEnd + 10 + int(binary.BigEndian.Uint16(buf[nameEnd+8:]))
+		if end > len(buf) {
+			return nil, errors.New("RDATA runs past the message")
+		}
+		rec := buf[off:end]
+		owner := rec[:nameEnd-off]
+		if c.owner == nil {
+			c.owner = owner
+		} else if !bytes.Equal(c.owner, owner) {
+			return nil, fmt.Errorf("%w: owners %s and %s", errRRset, h0.Name, dnsName(owner))
+		}
+		binary.BigEndian.PutUint32(rec[len(owner)+4:], c.ttl)
+		if err := lowerRdata(c.rtype, rec[len(owner)+10:]); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", h0.Name, dns.TypeToString[c.rtype], err)
 		}
 		c.recs = append(c.recs, rec)
 		off = end
@@ -78,6 +91,15 @@ func canonicalize(rrset []dns.RR) (*canonicalRRset, error) {
 	slices.SortFunc(c.recs, func(a, b []byte) int { return bytes.Compare(rdata(a), rdata(b)) })
 	c.recs = slices.CompactFunc(c.recs, func(a, b []byte) bool { return bytes.Equal(a, b) })
 	return c, nil
+}
+
+// dnsName renders a wire name for an error message.
+func dnsName(w []byte) string {
+	n, _, err := dns.UnpackDomainName(w, 0)
+	if err != nil {
+		return fmt.Sprintf("%q", w)
+	}
+	return n
 }
 
 // appendTo appends the records, in canonical order.
