@@ -73,6 +73,59 @@ type Config struct {
 	QUIC Encrypted `mapstructure:"quic"`
 	// XoT protects zone transfers with TLS (RFC 9103).
 	XoT XoT `mapstructure:"xot"`
+	// DNSSEC signs the zone: every answer to a query with the DO bit,
+	// online, and a fully signed zone for export and zone transfers.
+	DNSSEC DNSSEC `mapstructure:"dnssec"`
+}
+
+// DNSSEC is how the zone is signed. Times are in seconds.
+type DNSSEC struct {
+	// Enabled turns signing on.
+	Enabled bool `mapstructure:"enabled"`
+	// KeyDirectory holds the zone's keys as BIND key files
+	// (K<origin>+<alg>+<tag>.key and .private, as dnssec-keygen writes
+	// them), used as their timing metadata says. "" means
+	// <state_dir>/dnssec, where keys are generated on first start
+	// (Algorithm, Keys) and reused after; with a directory set, svcdns
+	// never generates keys.
+	KeyDirectory string `mapstructure:"key_directory"`
+	// KeyFiles lists key files one by one (the .key, the .private or their
+	// common base name); when set, only these keys are used.
+	KeyFiles []string `mapstructure:"key_files"`
+	// Algorithm is the algorithm of generated keys: ecdsap256sha256,
+	// ecdsap384sha384, ed25519 or rsasha256.
+	Algorithm string `mapstructure:"algorithm"`
+	// Keys is the set of keys generated: csk (one key signs everything) or
+	// ksk+zsk (a key-signing key for the DNSKEY RRset, a zone-signing key
+	// for the rest).
+	Keys string `mapstructure:"keys"`
+	// Validity is how long a signature is valid.
+	Validity uint32 `mapstructure:"validity"`
+	// Refresh is the validity every signature served still has: the zone
+	// is re-signed every validity-refresh seconds.
+	Refresh uint32 `mapstructure:"refresh"`
+	// InceptionOffset backdates each signature's inception, for validators
+	// whose clocks are behind.
+	InceptionOffset uint32 `mapstructure:"inception_offset"`
+	// DNSKEYTTL is the TTL of the DNSKEY, CDS and CDNSKEY records.
+	DNSKEYTTL uint32 `mapstructure:"dnskey_ttl"`
+	// SignatureCache is how many RRsets' signatures are kept for online
+	// answers.
+	SignatureCache uint32 `mapstructure:"signature_cache"`
+	// Denial is the chain of the signed zone for export and transfers:
+	// nsec or nsec3. Online answers use compact denial (RFC 9824) either way.
+	Denial string `mapstructure:"denial"`
+	// NSEC3 holds the NSEC3 parameters (RFC 5155; RFC 9276 asks for no
+	// extra iterations and no salt).
+	NSEC3 NSEC3 `mapstructure:"nsec3"`
+}
+
+// NSEC3 holds the NSEC3 hash parameters.
+type NSEC3 struct {
+	// Iterations is the number of extra hash iterations, 0..100.
+	Iterations uint16 `mapstructure:"iterations"`
+	// Salt is the salt in hex, at most 255 octets; "" for none.
+	Salt string `mapstructure:"salt"`
 }
 
 // TLS is the DNS over TLS listener and the certificate of the encrypted
@@ -314,6 +367,16 @@ const (
 	defaultDoHPort       = "443"
 	defaultDoQPort       = "853"
 	defaultTLSMinVersion = "1.2"
+	// DNSSEC: two weeks of validity re-signed weekly, as Knot and BIND
+	// keep signatures, and the algorithm RFC 8624 recommends.
+	defaultDNSSECAlgorithm      = "ecdsap256sha256"
+	defaultDNSSECKeys           = "csk"
+	defaultDNSSECValidity       = 14 * 86400
+	defaultDNSSECRefresh        = 7 * 86400
+	defaultDNSSECInception      = 3600
+	defaultDNSSECDNSKEYTTL      = 3600
+	defaultDNSSECSignatureCache = 100000
+	defaultDNSSECDenial         = "nsec"
 )
 
 var defaultAllowNetworks = []string{"127.0.0.0/8", "::1/128"}

@@ -64,6 +64,8 @@ func TestDefault(t *testing.T) {
 		TLS:     TLS{MinVersion: "1.2", HandshakeTimeout: 5, MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
 		HTTPS:   Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
 		QUIC:    Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
+		DNSSEC: DNSSEC{Algorithm: "ecdsap256sha256", Keys: "csk", Validity: 1209600, Refresh: 604800,
+			InceptionOffset: 3600, DNSKEYTTL: 3600, SignatureCache: 100000, Denial: "nsec"},
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("Default() =\n%+v\nwant\n%+v", d, want)
@@ -830,5 +832,42 @@ func TestStateDirectory(t *testing.T) {
 				t.Errorf("StateDirectory = %q, %v; want %q (error %v)", got, err, tc.want, tc.err)
 			}
 		})
+	}
+}
+
+// TestDNSSECValidation: each DNSSEC key's bad values are errors naming the
+// key; good ones from the file and the environment are canonicalized.
+func TestDNSSECValidation(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, want string
+	}{
+		{"dnssec:\n  algorithm: rsasha1\n", `dnssec.algorithm "rsasha1": must be one of ecdsap256sha256, ecdsap384sha384, ed25519, rsasha256`},
+		{"dnssec:\n  keys: zsk\n", `dnssec.keys "zsk": must be one of csk, ksk+zsk`},
+		{"dnssec:\n  validity: 60\n", `dnssec.validity "60": must be in 3600..31536000 seconds`},
+		{"dnssec:\n  validity: 86400\n  refresh: 86000\n", `dnssec.refresh "86000": must be in 1..85800 seconds`},
+		{"dnssec:\n  refresh: 0\n", `dnssec.refresh "0"`},
+		{"dnssec:\n  inception_offset: 9999999\n", `dnssec.inception_offset "9999999": must be at most 604800 seconds`},
+		{"dnssec:\n  dnskey_ttl: 2147483648\n", `dnssec.dnskey_ttl "2147483648"`},
+		{"dnssec:\n  denial: nsec5\n", `dnssec.denial "nsec5": must be one of nsec, nsec3`},
+		{"dnssec:\n  nsec3: {iterations: 150}\n", `dnssec.nsec3.iterations "150": must be at most 100`},
+		{"dnssec:\n  nsec3: {salt: xyz}\n", `dnssec.nsec3.salt "xyz": not hex`},
+		{"dnssec:\n  key_directory: /keys\n  key_files: [/keys/Kx]\n", `dnssec.key_files "/keys/Kx": set dnssec.key_directory or dnssec.key_files, not both`},
+		{"dnssec:\n  enabled: sometimes\n", `dnssec.enabled "sometimes": want true or false`},
+	} {
+		path := writeFile(t, "svcdns.yaml", tc.yaml)
+		_, err := Load(path, nil, nil)
+		if !errors.Is(err, ErrBadValue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.yaml, err, tc.want)
+		}
+	}
+	path := writeFile(t, "svcdns.yaml", "dnssec:\n  enabled: true\n  algorithm: Ed25519\n  keys: KSK+ZSK\n  denial: NSEC3\n  nsec3: {salt: C0FFEE}\n")
+	c, err := Load(path, []string{"SVCDNS_DNSSEC_VALIDITY=864000", "SVCDNS_DNSSEC_KEY_FILES=/k/a.key,/k/b.key"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DNSSEC{Enabled: true, KeyFiles: []string{"/k/a.key", "/k/b.key"}, Algorithm: "ed25519", Keys: "ksk+zsk", Validity: 864000,
+		Refresh: 604800, InceptionOffset: 3600, DNSKEYTTL: 3600, SignatureCache: 100000, Denial: "nsec3", NSEC3: NSEC3{Salt: "c0ffee"}}
+	if !reflect.DeepEqual(c.DNSSEC, want) {
+		t.Errorf("dnssec =\n%+v\nwant\n%+v", c.DNSSEC, want)
 	}
 }

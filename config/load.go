@@ -129,6 +129,9 @@ func staticDefaults() Config {
 			MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
 		HTTPS: Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
 		QUIC:  Encrypted{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 30, MaxStreams: 100},
+		DNSSEC: DNSSEC{Algorithm: defaultDNSSECAlgorithm, Keys: defaultDNSSECKeys, Validity: defaultDNSSECValidity,
+			Refresh: defaultDNSSECRefresh, InceptionOffset: defaultDNSSECInception, DNSKEYTTL: defaultDNSSECDNSKEYTTL,
+			SignatureCache: defaultDNSSECSignatureCache, Denial: defaultDNSSECDenial},
 	}
 }
 

@@ -27,6 +27,10 @@ var (
 	logFormats     = []string{"text", "json"}
 	serviceProtos  = []string{"tcp", "udp", "sctp", "dccp"}
 	tsigAlgorithms = []string{"hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512"}
+	// The DNSSEC algorithms RFC 8624 §3.1 has signers implement.
+	dnssecAlgorithms = []string{"ecdsap256sha256", "ecdsap384sha384", "ed25519", "rsasha256"}
+	dnssecKeys       = []string{"csk", "ksk+zsk"}
+	dnssecDenials    = []string{"nsec", "nsec3"}
 )
 
 // Validate checks every field and reports all problems at once, joined; each
@@ -69,6 +73,7 @@ func (c *Config) validate() []*fieldError {
 	c.validateTransfer(&v)
 	c.validateLimits(&v)
 	c.validateEncrypted(&v)
+	c.validateDNSSEC(&v)
 	return v.errs
 }
 
@@ -497,4 +502,62 @@ func checkServiceKey(k string) string {
 // inZone reports whether canonical name is at or below canonical origin.
 func inZone(name, origin string) bool {
 	return name == origin || strings.HasSuffix(name, "."+origin)
+}
+
+// Bounds of the DNSSEC times: a signature valid for at least an hour and
+// at most a year, re-signed no more often than every ten minutes (each
+// re-signing rebuilds the zone), inception at most a week back.
+const (
+	minValidity        = 3600
+	maxValidity        = 365 * 86400
+	minResignInterval  = 600
+	maxInceptionOffset = 7 * 86400
+	maxNSEC3Iterations = 100
+)
+
+func (c *Config) validateDNSSEC(v *validator) {
+	d := &c.DNSSEC
+	d.KeyFiles = nilIfEmpty(d.KeyFiles)
+	if d.KeyDirectory != "" && d.KeyFiles != nil {
+		v.add("dnssec.key_files", strings.Join(d.KeyFiles, ","), "set dnssec.key_directory or dnssec.key_files, not both")
+	}
+	for i, f := range d.KeyFiles {
+		if f == "" {
+			v.add(fmt.Sprintf("dnssec.key_files[%d]", i), f, "empty path")
+		}
+	}
+	d.Algorithm = strings.ToLower(d.Algorithm)
+	if !slices.Contains(dnssecAlgorithms, d.Algorithm) {
+		v.add("dnssec.algorithm", d.Algorithm, "must be one of %s", strings.Join(dnssecAlgorithms, ", "))
+	}
+	d.Keys = strings.ToLower(d.Keys)
+	if !slices.Contains(dnssecKeys, d.Keys) {
+		v.add("dnssec.keys", d.Keys, "must be one of %s", strings.Join(dnssecKeys, ", "))
+	}
+	if d.Validity < minValidity || d.Validity > maxValidity {
+		v.add("dnssec.validity", d.Validity, "must be in %d..%d seconds", minValidity, maxValidity)
+	} else if d.Refresh == 0 || d.Refresh+minResignInterval > d.Validity {
+		v.add("dnssec.refresh", d.Refresh, "must be in 1..%d seconds (dnssec.validity less %d)", d.Validity-minResignInterval, minResignInterval)
+	}
+	if d.InceptionOffset > maxInceptionOffset {
+		v.add("dnssec.inception_offset", d.InceptionOffset, "must be at most %d seconds", maxInceptionOffset)
+	}
+	if d.DNSKEYTTL > maxTTL {
+		v.add("dnssec.dnskey_ttl", d.DNSKEYTTL, "must be at most %d (RFC 2181 §8)", maxTTL)
+	}
+	d.Denial = strings.ToLower(d.Denial)
+	if !slices.Contains(dnssecDenials, d.Denial) {
+		v.add("dnssec.denial", d.Denial, "must be one of %s", strings.Join(dnssecDenials, ", "))
+	}
+	if d.NSEC3.Iterations > maxNSEC3Iterations {
+		// RFC 9276 §3.1: 0; validators give up on many (BIND and Unbound
+		// treat more than 150 as insecure, some far fewer).
+		v.add("dnssec.nsec3.iterations", d.NSEC3.Iterations, "must be at most %d; 0 is recommended (RFC 9276)", maxNSEC3Iterations)
+	}
+	d.NSEC3.Salt = strings.ToLower(d.NSEC3.Salt)
+	if b, err := hex.DecodeString(d.NSEC3.Salt); err != nil {
+		v.add("dnssec.nsec3.salt", d.NSEC3.Salt, "not hex")
+	} else if len(b) > 255 {
+		v.add("dnssec.nsec3.salt", d.NSEC3.Salt, "longer than 255 octets")
+	}
 }

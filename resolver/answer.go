@@ -58,7 +58,7 @@ func (h *Handler) Stats() *Stats { return &h.stats }
 func (h *Handler) answerWire(in []byte, tcp bool, out []byte) (resp []byte, qtype uint16, kind int, hit bool) {
 	st := h.state.Load()
 	q, ok := parseWire(in)
-	if !ok {
+	if !ok || dnssecBypass(st.snap, &q) {
 		resp, qtype, kind = h.answerSlow(st, in, tcp, out)
 		return resp, qtype, kind, false
 	}

@@ -143,8 +143,15 @@ func (h *Handler) respond(snap *zone.Snapshot, req *dns.Msg, tcp bool) *dns.Msg 
 		return setRcode(resp, dns.RcodeRefused)
 	}
 
+	if rcode, refused := dnssecRefuses(snap, q); refused {
+		return setRcode(resp, rcode)
+	}
+
 	ans := snap.Lookup(q.Name, q.Qtype)
 	h.fill(resp, q, ans)
+	if opt != nil && opt.Do() && snap.Signer() != nil && ans.Outcome != zone.NotAuth {
+		h.signReply(snap, resp, q, ans, opt)
+	}
 	if !tcp {
 		fitUDP(resp, int(size))
 	}

@@ -119,13 +119,24 @@ func (h *Handler) transfer(c net.Conn, query []byte, p TransferPolicy) error {
 	if err := put(soa); err != nil {
 		return err
 	}
-	for _, name := range snap.Names() {
-		for _, rr := range snap.RRs(name) {
-			if rr.Header().Rrtype == dns.TypeSOA {
-				continue
-			}
+	if signed, err := signedTransfer(snap); err != nil {
+		h.log.Error("transfer failed: cannot sign the zone", "remote", c.RemoteAddr().String(), "err", err)
+		return err
+	} else if signed != nil {
+		for _, rr := range signed {
 			if err := put(rr); err != nil {
 				return err
+			}
+		}
+	} else {
+		for _, name := range snap.Names() {
+			for _, rr := range snap.RRs(name) {
+				if rr.Header().Rrtype == dns.TypeSOA {
+					continue
+				}
+				if err := put(rr); err != nil {
+					return err
+				}
 			}
 		}
 	}

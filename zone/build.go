@@ -30,6 +30,8 @@ type Snapshot struct {
 	ents  map[string]bool
 	order []string // node names in build order, for export and transfer
 	count int      // records
+
+	signed signedZone // made on first use when the zone is signed
 }
 
 // node holds the RRsets of one owner name, in answer-preference order.
@@ -78,6 +80,9 @@ func Build(reg *registry.Registry, opts Options, prev *Snapshot) (*Snapshot, err
 		return nil, fmt.Errorf("%w: %v", ErrBuild, err)
 	}
 	if err := s.addServices(reg); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBuild, err)
+	}
+	if err := s.addSigner(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBuild, err)
 	}
 	s.findENTs()
@@ -411,6 +416,11 @@ func (s *Snapshot) contentDigest() [sha256.Size]byte {
 				}
 			}
 		}
+	}
+	// The signer's keys and epoch decide the signatures a secondary is
+	// sent: a change re-signs the zone under a new serial.
+	if s.opts.Signer != nil {
+		field(s.opts.Signer.Fingerprint())
 	}
 	// Port names are synthesized per query from the port table, so its
 	// rows count as content too.

@@ -46,6 +46,11 @@ func masterLine(rr dns.RR) string {
 		rdata = strictName(r.Ns)
 	case *dns.SRV:
 		rdata = fmt.Sprintf("%d %d %d %s", r.Priority, r.Weight, r.Port, strictName(r.Target))
+	case *dns.NSEC:
+		rdata = strictName(r.NextDomain)
+		for _, t := range r.TypeBitMap {
+			rdata += " " + dns.Type(t).String()
+		}
 	default:
 		rdata = strings.TrimPrefix(rr.String(), h.String())
 	}

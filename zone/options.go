@@ -3,6 +3,7 @@ package zone
 import (
 	"net/netip"
 
+	"github.com/svcdns/svcdns/dnssec"
 	"github.com/svcdns/svcdns/registry"
 )
 
@@ -19,6 +20,12 @@ type Options struct {
 	Target Host
 	// Services lists per-service SRV targets, keyed by (name, protocol).
 	Services map[registry.Key][]Target
+	// Signer, when set, signs the zone (DNSSEC): its DNSKEY, CDS and
+	// CDNSKEY records are published at the apex, and its keys and signing
+	// epoch count as content, so that a key event or a new epoch moves the
+	// serial as a change of records does (secondaries then transfer the
+	// re-signed zone).
+	Signer *dnssec.Signer
 }
 
 // TTLs are the TTLs of each kind of record.

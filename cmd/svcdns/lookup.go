@@ -11,6 +11,7 @@ import (
 )
 
 func newLookupCmd(env []string) *cobra.Command {
+	var do bool
 	cmd := &cobra.Command{
 		Use:   "lookup NAME [TYPE]",
 		Short: "Print what the server would answer, from the zone, without a socket",
@@ -39,12 +40,13 @@ func newLookupCmd(env []string) *cobra.Command {
 			}
 			req := new(dns.Msg)
 			req.SetQuestion(name, qtype)
-			req.SetEdns0(cfg.EDNSBufferSize, false)
+			req.SetEdns0(cfg.EDNSBufferSize, do)
 			resp := resolver.NewHandler(snap, cfg.EDNSBufferSize, nil).Respond(req, true)
 			fmt.Fprintln(cmd.OutOrStdout(), resp.String())
 			return nil
 		},
 	}
 	config.AddFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&do, "dnssec", false, "set the DO bit: with dnssec.enabled the answer carries its signatures")
 	return cmd
 }

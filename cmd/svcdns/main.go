@@ -62,6 +62,6 @@ func newRoot(env []string) *cobra.Command {
 		RunE:          serve.RunE,
 	}
 	root.Flags().AddFlagSet(serve.Flags())
-	root.AddCommand(serve, newLookupCmd(env), newZoneCmd(env), newRegistryCmd(), newTLSCmd(env), newVersionCmd())
+	root.AddCommand(serve, newLookupCmd(env), newZoneCmd(env), newRegistryCmd(), newTLSCmd(env), newDNSSECCmd(env), newVersionCmd())
 	return root
 }

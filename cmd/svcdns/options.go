@@ -85,8 +85,9 @@ func loadRegistry(path string) (*registry.Registry, error) {
 	return registry.ParseFile(path)
 }
 
-// buildZone loads the registry c names and builds its zone.
-func buildZone(c config.Config, prev *zone.Snapshot) (*zone.Snapshot, error) {
+// buildZone loads the registry c names and builds its zone, signed with
+// the keys zs finds when c enables DNSSEC.
+func buildZone(c config.Config, prev *zone.Snapshot, zs *zoneSigning) (*zone.Snapshot, error) {
 	reg, err := loadRegistry(registryPath(c))
 	if err != nil {
 		return nil, err
@@ -94,6 +95,9 @@ func buildZone(c config.Config, prev *zone.Snapshot) (*zone.Snapshot, error) {
 	opts, err := zoneOptions(c)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	if opts.Signer, err = zs.signer(c); err != nil {
+		return nil, err
 	}
 	return zone.Build(reg, opts, prev)
 }

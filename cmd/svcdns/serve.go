@@ -22,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"github.com/svcdns/svcdns/config"
+	"github.com/svcdns/svcdns/dnssec"
 	"github.com/svcdns/svcdns/internal/tlscert"
 	"github.com/svcdns/svcdns/registry"
 	"github.com/svcdns/svcdns/resolver"
@@ -104,6 +105,10 @@ type daemon struct {
 	ready   atomic.Bool
 	reloads struct{ ok, failed atomic.Uint64 }
 	notify  context.CancelFunc
+	// signing signs the zone when DNSSEC is on; resign fires at the
+	// signer's next key event or signing epoch.
+	signing *zoneSigning
+	resign  *time.Timer
 }
 
 func (d *daemon) run(ctx context.Context, cfg config.Config) error {
@@ -122,10 +127,15 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	// (turning the collector off saved ~15 ms but left the zone scattered
 	// between dead objects, ~3 MB more resident), and what is left is
 	// returned to the system once the server is ready.
-	snap, err := buildZone(cfg, nil)
+	d.signing = &zoneSigning{env: d.env, cache: dnssec.NewCache(int(cfg.DNSSEC.SignatureCache)), log: d.log}
+	d.resign = time.NewTimer(time.Hour)
+	d.resign.Stop()
+	snap, err := buildZone(cfg, nil, d.signing)
 	if err != nil {
 		return err
 	}
+	logKeyEvents(d.log, nil, snap.Signer())
+	d.armSigning(snap)
 	if strings.HasSuffix(snap.Origin(), ".local.") || snap.Origin() == "local." {
 		d.log.Warn("the origin is under .local, which RFC 6762 reserves for multicast DNS: "+
 			"many stub resolvers send such names to mDNS, not to unicast DNS; forward it explicitly "+
@@ -192,6 +202,8 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 			d.reloadCerts()
 		case path := <-changes:
 			d.reload("file changed: " + path)
+		case <-d.resign.C:
+			d.reload("dnssec: key timing event or re-signing")
 		}
 	}
 }
@@ -262,7 +274,7 @@ func (d *daemon) reload(reason string) {
 	old := d.h.Zone()
 	if err == nil {
 		var snap *zone.Snapshot
-		if snap, err = buildZone(cfg, old); err == nil {
+		if snap, err = buildZone(cfg, old, d.signing); err == nil {
 			err = d.setCookies(cfg)
 		}
 		if err == nil {
@@ -270,6 +282,8 @@ func (d *daemon) reload(reason string) {
 				d.log.Warn("listen, metrics_listen, workers, transfer, rrl, tcp, tls, https, quic, xot and log settings take effect at restart", "reason", reason)
 			}
 			d.h.Swap(snap)
+			logKeyEvents(d.log, old.Signer(), snap.Signer())
+			d.armSigning(snap)
 			d.cfg = cfg
 			d.reloads.ok.Add(1)
 			d.log.Info("reloaded", "reason", reason, "serial", snap.Serial(), "previous", old.Serial(), "records", snap.Records())
@@ -281,6 +295,11 @@ func (d *daemon) reload(reason string) {
 	}
 	d.reloads.failed.Add(1)
 	d.log.Error("reload failed; still serving the previous zone", "reason", reason, "err", err, "serial", old.Serial())
+	if sg := old.Signer(); sg != nil && !sg.NextEvent().After(time.Now()) {
+		// A key event or re-signing is due: try again in a minute rather
+		// than serve the old keys and signatures until the next change.
+		d.resign.Reset(time.Minute)
+	}
 }
 
 func sameListeners(a, b config.Config) bool {
@@ -433,7 +452,8 @@ func snapshotFor(cmd *cobra.Command, env []string) (*zone.Snapshot, config.Confi
 	if err != nil {
 		return nil, cfg, err
 	}
-	snap, err := buildZone(cfg, nil)
+	zs := &zoneSigning{env: env, log: newLogger(cfg, cmd.ErrOrStderr())}
+	snap, err := buildZone(cfg, nil, zs)
 	if err != nil {
 		return nil, cfg, err
 	}

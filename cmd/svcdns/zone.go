@@ -12,12 +12,15 @@ import (
 func newZoneCmd(env []string) *cobra.Command {
 	cmd := &cobra.Command{Use: "zone", Short: "Work with the synthesized zone"}
 	var out string
+	var unsigned bool
 	export := &cobra.Command{
 		Use:   "export",
 		Short: "Write the zone as an RFC 1035 master file",
 		Long: "export writes every stored record of the zone (apex, SRV, TXT, CNAME, DNS-SD PTRs and\n" +
 			"browse domains) as a master file that BIND, Knot and NSD load. The port names\n" +
-			"(_6081._udp) are computed per query and are not exported.",
+			"(_6081._udp) are computed per query and are not exported. With dnssec.enabled the zone\n" +
+			"is written fully signed (RRSIGs, and the NSEC or NSEC3 chain of dnssec.denial), as\n" +
+			"secondaries need it; --unsigned writes it without signatures.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			snap, _, err := snapshotFor(cmd, env)
@@ -34,7 +37,11 @@ func newZoneCmd(env []string) *cobra.Command {
 				w = f
 			}
 			bw := bufio.NewWriter(w)
-			if err := snap.WriteMasterFile(bw); err != nil {
+			write := snap.WriteMasterFile
+			if snap.Signer() != nil && !unsigned {
+				write = snap.WriteSignedMasterFile
+			}
+			if err := write(bw); err != nil {
 				return fmt.Errorf("zone export: %w", err)
 			}
 			if err := bw.Flush(); err != nil {
@@ -48,6 +55,7 @@ func newZoneCmd(env []string) *cobra.Command {
 	}
 	config.AddFlags(export.Flags())
 	export.Flags().StringVarP(&out, "output", "o", "-", "file to write (- for standard output)")
+	export.Flags().BoolVar(&unsigned, "unsigned", false, "with dnssec.enabled, write the zone without signatures")
 	cmd.AddCommand(export)
 	return cmd
 }

@@ -1,0 +1,118 @@
+package zone
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+	"github.com/svcdns/svcdns/dnssec"
+)
+
+// signedZone is the zone as secondaries get it when it is signed: made
+// once per snapshot, on the first export or transfer.
+type signedZone struct {
+	once sync.Once
+	rrs  []dns.RR
+	err  error
+}
+
+// addSigner publishes the signer's DNSKEY, CDS and CDNSKEY at the apex.
+func (s *Snapshot) addSigner() error {
+	sg := s.opts.Signer
+	if sg == nil {
+		return nil
+	}
+	if sg.Origin() != s.origin {
+		return fmt.Errorf("the DNSSEC signer is for %s, not %s", sg.Origin(), s.origin)
+	}
+	for _, rr := range sg.Apex() {
+		s.add(s.origin, rr)
+	}
+	return nil
+}
+
+// Signer is the zone's DNSSEC signer, nil when the zone is not signed.
+func (s *Snapshot) Signer() *dnssec.Signer { return s.opts.Signer }
+
+// NegativeTTL is the TTL of negative answers and of the records that
+// prove them: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5, RFC 9077).
+func (s *Snapshot) NegativeTTL() uint32 { return s.negTTL }
+
+// RRsets returns the RRsets at name, port names included: one slice per
+// type, in answer-preference order (a CNAME first). exists is false when
+// the name does not exist; an empty non-terminal exists with no RRsets.
+// The records are shared: do not modify them.
+func (s *Snapshot) RRsets(name string) (sets [][]dns.RR, exists bool) {
+	name = strings.ToLower(dns.Fqdn(name))
+	if !isSubdomain(name, s.origin) {
+		return nil, false
+	}
+	n := s.nodes[name]
+	if n == nil {
+		if port, proto, ok := s.parsePortName(name); ok {
+			n = s.portNode(name, port, proto)
+		}
+	}
+	if n == nil {
+		return nil, s.ents[name]
+	}
+	if n.cname != nil {
+		sets = append(sets, []dns.RR{n.cname})
+	}
+	for _, set := range n.sets {
+		sets = append(sets, set.rrs)
+	}
+	return sets, true
+}
+
+// Types returns the types present at name (for an NSEC bitmap) and
+// whether the name exists.
+func (s *Snapshot) Types(name string) (types []uint16, exists bool) {
+	sets, exists := s.RRsets(name)
+	for _, set := range sets {
+		types = append(types, set[0].Header().Rrtype)
+	}
+	return types, exists
+}
+
+// SignedZone returns every record of the zone signed, with the NSEC or
+// NSEC3 chain the signer's policy asks for, SOA first: what `zone export`
+// writes and AXFR sends when the zone is signed, since secondaries cannot
+// sign online. It is made on first use (seconds for the full registry)
+// and kept with the snapshot. Port names are not in it, as they are not
+// in the unsigned zone.
+func (s *Snapshot) SignedZone() ([]dns.RR, error) {
+	sg := s.opts.Signer
+	if sg == nil {
+		return nil, fmt.Errorf("zone %s is not signed", s.origin)
+	}
+	s.signed.once.Do(func() {
+		var all []dns.RR
+		for _, name := range s.order {
+			all = append(all, s.RRs(name)...)
+		}
+		s.signed.rrs, s.signed.err = sg.SignZone(all)
+	})
+	return s.signed.rrs, s.signed.err
+}
+
+// WriteSignedMasterFile writes the signed zone (SignedZone) as an RFC 1035
+// master file, with names in the strict form WriteMasterFile uses.
+func (s *Snapshot) WriteSignedMasterFile(w io.Writer) error {
+	rrs, err := s.SignedZone()
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "; svcdns zone %s serial %d, %d records, signed (%s)\n$ORIGIN %s\n",
+		s.origin, s.serial, len(rrs), s.opts.Signer.Policy().Denial, s.origin); err != nil {
+		return err
+	}
+	for _, rr := range rrs {
+		if _, err := io.WriteString(w, masterLine(rr)+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
