@@ -29,21 +29,24 @@ const (
 // RFC 6763 §6.1: each string at most 255 bytes. §6.2: keep the whole
 // record small; above 1300 bytes it would no longer fit a typical UDP
 // answer with its SRV and addresses, so lower-priority values are cut to
-// stay under that.
+// stay under that. A DNS-SD instance's TXT is cut further, to fit a
+// 512-byte reply (§6.2: "under 400 bytes").
 const (
 	maxTXTString = 255
 	maxTXTTotal  = 1300
 )
 
-// txtBuilder collects key=value strings in priority order, one per key.
+// txtBuilder collects key=value strings in priority order, one per key,
+// in at most max bytes of rdata.
 type txtBuilder struct {
 	strs  []string
 	total int
+	max   int
 	seen  map[string]bool
 }
 
-func newTXT() *txtBuilder {
-	b := &txtBuilder{seen: map[string]bool{}}
+func newTXT(max int) *txtBuilder {
+	b := &txtBuilder{seen: map[string]bool{}, max: max}
 	b.add(keyVersion, "1") // RFC 6763 §6.7: txtvers first
 	return b
 }
@@ -57,7 +60,7 @@ func (b *txtBuilder) add(key, value string) {
 		return
 	}
 	s := key + "=" + value
-	limit := min(maxTXTString, maxTXTTotal-b.total-1)
+	limit := min(maxTXTString, b.max-b.total-1)
 	if len(s) > limit {
 		if limit <= len(key)+1 {
 			return
@@ -135,8 +138,9 @@ func partiesText(ps []registry.Party) string {
 }
 
 // serviceTXT renders the registry's facts about one name+protocol (which
-// may span several rows, e.g. two ports) as DNS-SD key=value strings.
-func serviceTXT(recs []*registry.Record) []string {
+// may span several rows, e.g. two ports) as DNS-SD key=value strings in at
+// most max bytes of rdata; what does not fit is cut from the end.
+func serviceTXT(recs []*registry.Record, max int) []string {
 	collect := func(f func(*registry.Record) string) string {
 		vals := make([]string, 0, len(recs))
 		for _, r := range recs {
@@ -144,7 +148,7 @@ func serviceTXT(recs []*registry.Record) []string {
 		}
 		return joinUnique(vals, "; ")
 	}
-	b := newTXT()
+	b := newTXT(max)
 	b.add(keyPort, collect(func(r *registry.Record) string {
 		if !r.HasPort {
 			return ""
