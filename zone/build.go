@@ -31,6 +31,7 @@ type Snapshot struct {
 	order []string // node names in build order, for export and transfer
 	count int      // records
 	types []string // the DNS-SD service types, _NAME._PROTO.ORIGIN
+	hosts []string // in-zone names with address records
 }
 
 // node holds the RRsets of one owner name, in answer-preference order.
@@ -168,6 +169,7 @@ func (s *Snapshot) addHost(h Host) error {
 	if n := s.nodes[name]; n != nil && (n.get(dns.TypeA) != nil || n.get(dns.TypeAAAA) != nil) {
 		return nil
 	}
+	s.hosts = append(s.hosts, name)
 	for _, a := range h.Addrs {
 		if a.Is4() {
 			s.add(name, &dns.A{Hdr: hdr(name, dns.TypeA, s.opts.TTL.Address), A: a.AsSlice()})
@@ -517,6 +519,11 @@ func (s *Snapshot) SOA() *dns.SOA { return s.soa }
 // b._dns-sd._udp.ORIGIN; multicast DNS, which has no 512-byte limit,
 // lists them all at _services._dns-sd._udp.ORIGIN.
 func (s *Snapshot) ServiceTypes() []string { return s.types }
+
+// Hosts returns the in-zone host names that have address records (name
+// servers and SRV targets), which a multicast DNS responder claims and
+// probes for (RFC 6762 §8) (shared: do not modify).
+func (s *Snapshot) Hosts() []string { return s.hosts }
 
 // Records is the number of records in the zone (port names aside).
 func (s *Snapshot) Records() int { return s.count }
