@@ -114,7 +114,7 @@ func (h *Handler) compute(st *served, in []byte, tcp bool, out []byte) []byte {
 		return nil
 	}
 	req.Question[0].Name = strings.ToLower(req.Question[0].Name)
-	resp := h.respond(st.snap, req, tcp)
+	resp := h.respond(st.zones, req, tcp)
 	if resp == nil {
 		return nil
 	}
@@ -151,7 +151,7 @@ func (h *Handler) answerSlow(st *served, in []byte, tcp bool, out []byte) (wire 
 			return tsigError(req, t, code), qtype, kindNotAuth
 		}
 	}
-	resp := h.respond(st.snap, req, tcp)
+	resp := h.respond(st.zones, req, tcp)
 	if resp == nil {
 		return nil, qtype, kindDropped
 	}
