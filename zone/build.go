@@ -321,7 +321,9 @@ func (s *Snapshot) makeService(k registry.Key, recs []*registry.Record, alias, d
 			m.rrs = append(m.rrs, srv(owner, uint16(p))...)
 		}
 	}
-	m.rrs = append(m.rrs, &dns.TXT{Hdr: hdr(owner, dns.TypeTXT, o.TTL.TXT), Txt: serviceTXT(recs, maxTXTTotal)})
+	strs := txtStrings(serviceFacts(recs))
+	full := fitTXT(strs, maxTXTTotal)
+	m.rrs = append(m.rrs, &dns.TXT{Hdr: hdr(owner, dns.TypeTXT, o.TTL.TXT), Txt: full})
 
 	label := instanceLabel(recs)
 	inst, err := presentation(label + "." + owner)
@@ -344,7 +346,7 @@ func (s *Snapshot) makeService(k registry.Key, recs []*registry.Record, alias, d
 	// RFC 6763 §6.2: the instance's TXT fits one reply of MaxDNSSDReply
 	// bytes with the longest of its names in the question; the service's
 	// own TXT keeps up to maxTXTTotal.
-	txt := serviceTXT(recs, MaxDNSSDReply-headerLen-qlen-questionEnd-namePointer-rrFixed)
+	txt := fitTXT(strs, MaxDNSSDReply-headerLen-qlen-questionEnd-namePointer-rrFixed)
 	addInstance := func(typ, inst string) {
 		m.rrs = append(m.rrs, &dns.PTR{Hdr: hdr(typ, dns.TypePTR, o.TTL.PTR), Ptr: inst})
 		// An instance is one place to connect to (RFC 6763 §5): the

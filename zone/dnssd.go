@@ -224,7 +224,7 @@ func wireLen(name string) int {
 		if l == "" {
 			break
 		}
-		n += 1 + len(unescapeLabel(l))
+		n += 1 + labelLen(l)
 	}
 	return n
 }

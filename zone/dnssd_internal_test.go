@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/svcdns/svcdns/internal/testenv"
 	"github.com/svcdns/svcdns/registry"
 )
 
@@ -103,4 +104,52 @@ func TestPlanBrowsingFits(t *testing.T) {
 
 func sortTypes(ts []serviceType) {
 	slices.SortFunc(ts, func(a, b serviceType) int { return strings.Compare(a.key.Name, b.key.Name) })
+}
+
+// fitTXT cuts a service's whole strings as txtBuilder builds them.
+func TestFitTXTAsBuilt(t *testing.T) {
+	reg, err := registry.ParseFile(testenv.Excerpt())
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[registry.Key][]*registry.Record{}
+	for i := range reg.Records {
+		if r := &reg.Records[i]; r.Name != "" && r.Proto != registry.ProtoNone {
+			groups[r.Key()] = append(groups[r.Key()], r)
+		}
+	}
+	// One with long values, cut on a multi-byte character.
+	long := &registry.Record{Name: "long", Proto: registry.TCP, Description: strings.Repeat("déjà vu ", 60), Notes: strings.Repeat("ñ", 300)}
+	groups[long.Key()] = []*registry.Record{long}
+	n := 0
+	for k, recs := range groups {
+		strs := txtStrings(serviceFacts(recs))
+		for limit := 12; limit <= maxTXTTotal+7; limit += 7 {
+			if got, want := fitTXT(strs, limit), serviceTXT(recs, limit); !slices.Equal(got, want) {
+				t.Fatalf("%s/%s at %d bytes: cut %q, built %q", k.Name, k.Proto, limit, got, want)
+			}
+			n++
+		}
+	}
+	t.Logf("%d cuts compared", n)
+}
+
+// The fast path of ServiceOwner gives what packing the name gives.
+func TestServiceOwnerFastPath(t *testing.T) {
+	for _, tc := range []struct{ name, origin string }{
+		{"rets", "ports.local."}, {"x11", "s.s.tcp.ports.home.arpa."}, {"sql-net", "ports.local."},
+		{"Rets", "ports.local."}, {"z39.50", "ports.local."}, {"rets", "Ports.Local."}, {"rets", "ports.local"},
+		{"a_b", "ports.local."}, {"rets", "xn--p1ai."},
+	} {
+		got, err := ServiceOwner(tc.name, registry.TCP, tc.origin)
+		want, werr := canonical("_" + escapeLabel(strings.ToLower(tc.name)) + "._tcp." + tc.origin)
+		if got != want || (err == nil) != (werr == nil) {
+			t.Errorf("ServiceOwner(%q, %q) = %q, %v; want %q, %v", tc.name, tc.origin, got, err, want, werr)
+		}
+	}
+	for _, l := range []string{"abc", `a\.b`, `a\032b`, `\\`, `caf\195\169`} {
+		if got, want := labelLen(l), len(unescapeLabel(l)); got != want {
+			t.Errorf("labelLen(%q) = %d, want %d", l, got, want)
+		}
+	}
 }
