@@ -566,7 +566,7 @@ type mdnsAnswer struct {
 func (m *MDNS) lookup(zs zoneSet, l *mdnsLink, q dns.Question, legacy bool) mdnsAnswer {
 	var out mdnsAnswer
 	snap := zs.pick(q.Name)
-	if snap == nil {
+	if snap == nil || metaType(q.Qtype) {
 		return out
 	}
 	name := strings.ToLower(q.Name)
@@ -617,6 +617,16 @@ func (m *MDNS) lookup(zs zoneSet, l *mdnsLink, q dns.Question, legacy bool) mdns
 		}
 	}
 	return out
+}
+
+// metaType reports whether t is a question type that multicast DNS does
+// not answer: zone transfers, OPT, TSIG and the like (ANY excepted).
+func metaType(t uint16) bool {
+	switch t {
+	case dns.TypeOPT, dns.TypeTKEY, dns.TypeTSIG, dns.TypeIXFR, dns.TypeAXFR, dns.TypeMAILB, dns.TypeMAILA:
+		return true
+	}
+	return t == 0
 }
 
 // enumerate reports whether the service types may be listed on l now: at

@@ -232,6 +232,7 @@ func TestMDNSAnswers(t *testing.T) {
 		{"a name the zone does not hold: silence", peer, inGroup, query("_nosuch._tcp.ports.local.", dns.TypeSRV, false), nil},
 		{"an empty non-terminal is not owned: silence", peer, inGroup, query("_tcp.ports.local.", dns.TypeSRV, false), nil},
 		{"outside the origin: silence", peer, inGroup, query("printer.local.", dns.TypeA, false), nil},
+		{"a zone transfer is not an mDNS question: silence", peer, inGroup, query("ports.local.", dns.TypeAXFR, false), nil},
 		{"legacy query for a name not held: silence", legacy, inGroup, query("_nosuch._tcp.ports.local.", dns.TypeSRV, false), nil},
 		{"off-link source: ignored (§11)", offLink, inGroup, query(instance, dns.TypeSRV, false), nil},
 		{"known answer with its TTL: suppressed (§7.1)", peer, inGroup, query(service, dns.TypePTR, false,
