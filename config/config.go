@@ -1,5 +1,7 @@
 package config
 
+import "slices"
+
 // Config is the whole validated configuration. The mapstructure tags are the
 // keys of the file; environment variables and flags are derived from them.
 type Config struct {
@@ -8,6 +10,14 @@ type Config struct {
 	Listen []string `mapstructure:"listen"`
 	// Origin is the zone apex, lower-case and fully qualified.
 	Origin string `mapstructure:"origin"`
+	// Origins are further zone apexes served with the same content, each
+	// with its own SOA and NS ("ports.home.arpa." beside "ports.local.").
+	// Names configured inside Origin (name servers, target, service
+	// targets, SOA names) are mirrored into each: ns1.ports.local. becomes
+	// ns1.ports.home.arpa.; names outside it stay as they are. Listing
+	// Origin itself here is allowed and changes nothing. Origins must not
+	// be nested in one another.
+	Origins []string `mapstructure:"origins"`
 	// Registry is the path of the IANA registry file; "" means the embedded
 	// default. A relative path is relative to the working directory.
 	Registry string `mapstructure:"registry"`
@@ -76,6 +86,29 @@ type Config struct {
 	// DNSSEC signs the zone: every answer to a query with the DO bit,
 	// online, and a fully signed zone for export and zone transfers.
 	DNSSEC DNSSEC `mapstructure:"dnssec"`
+	// MDNS is the multicast DNS responder (RFC 6762) for origins under
+	// .local, off unless interfaces are named.
+	MDNS MDNS `mapstructure:"mdns"`
+}
+
+// MDNS configures the multicast DNS responder.
+type MDNS struct {
+	// Interfaces are the network interfaces (by name, "eth0") on which
+	// svcdns answers multicast DNS for the origins under .local, on UDP
+	// port 5353 (224.0.0.251 and ff02::fb). Empty: no multicast DNS.
+	Interfaces []string `mapstructure:"interfaces"`
+}
+
+// AllOrigins returns every origin served: Origin first, then the other
+// Origins, each once.
+func (c Config) AllOrigins() []string {
+	out := []string{c.Origin}
+	for _, o := range c.Origins {
+		if !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // DNSSEC is how the zone is signed. Times are in seconds.

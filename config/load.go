@@ -32,6 +32,8 @@ var flagKeys = []struct{ flag, key string }{
 	{"log-level", "log_level"},
 	{"log-format", "log_format"},
 	{"query-log", "query_log"},
+	{"origins", "origins"},
+	{"mdns-interfaces", "mdns.interfaces"},
 }
 
 var fileTypes = []string{"yaml", "yml", "toml", "json"}
@@ -93,7 +95,8 @@ func Load(path string, env []string, flags *pflag.FlagSet) (Config, error) {
 }
 
 // AddFlags registers the serve flags on fs: --config, --listen, --origin,
-// --registry, --metrics-listen, --log-level, --log-format and --query-log.
+// --registry, --metrics-listen, --log-level, --log-format, --query-log,
+// --origins and --mdns-interfaces.
 // Their defaults are shown in help only; Load takes a flag's value only when
 // the user changed it. Load does not read --config: the caller passes its
 // value as Load's path.
@@ -107,6 +110,8 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("log-level", d.LogLevel, "log level: "+strings.Join(logLevels, ", "))
 	fs.String("log-format", d.LogFormat, "log format: "+strings.Join(logFormats, ", "))
 	fs.Bool("query-log", d.QueryLog, "log every query")
+	fs.StringSlice("origins", d.Origins, "more zone origins served with the same content (ports.home.arpa.); repeat or comma-separate")
+	fs.StringSlice("mdns-interfaces", d.MDNS.Interfaces, "answer multicast DNS for .local origins on these interfaces; repeat or comma-separate")
 }
 
 // staticDefaults are the defaults that do not depend on the origin.

@@ -74,7 +74,52 @@ func (c *Config) validate() []*fieldError {
 	c.validateLimits(&v)
 	c.validateEncrypted(&v)
 	c.validateDNSSEC(&v)
+	if originOK {
+		c.validateOrigins(&v)
+	}
 	return v.errs
+}
+
+// validateOrigins checks the further origins and the multicast DNS
+// interfaces, which need an origin under .local to answer for.
+func (c *Config) validateOrigins(v *validator) {
+	seen := []string{c.Origin}
+	for i := range c.Origins {
+		key := fmt.Sprintf("origins[%d]", i)
+		o := canonicalName(c.Origins[i])
+		c.Origins[i] = o
+		switch why := checkHostName(o); {
+		case why != "":
+			v.add(key, o, "%s", why)
+		case o == c.Origin:
+			// the origin itself: allowed, nothing more served
+		case slices.Contains(seen, o):
+			v.add(key, o, "listed twice")
+		default:
+			for _, other := range seen {
+				if inZone(o, other) || inZone(other, o) {
+					v.add(key, o, "overlaps %s: origins must not be nested", other)
+					break
+				}
+			}
+		}
+		seen = append(seen, o)
+	}
+	c.Origins = nilIfEmpty(c.Origins)
+	c.MDNS.Interfaces = nilIfEmpty(c.MDNS.Interfaces)
+	for i, name := range c.MDNS.Interfaces {
+		key := fmt.Sprintf("mdns.interfaces[%d]", i)
+		// Linux interface names: 1-15 bytes, no '/', ':' or white space.
+		switch {
+		case name == "" || len(name) > 15 || strings.ContainsAny(name, "/: \t\n") || name == "." || name == "..":
+			v.add(key, name, "not a network interface name")
+		case slices.Contains(c.MDNS.Interfaces[:i], name):
+			v.add(key, name, "listed twice")
+		}
+	}
+	if len(c.MDNS.Interfaces) > 0 && !slices.ContainsFunc(c.AllOrigins(), func(o string) bool { return inZone(o, "local.") }) {
+		v.add("mdns.interfaces", strings.Join(c.MDNS.Interfaces, ","), "multicast DNS answers names under .local (RFC 6762), and no origin is: add one (origins: [ports.local.])")
+	}
 }
 
 func (c *Config) validateLimits(v *validator) {

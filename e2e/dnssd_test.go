@@ -34,27 +34,51 @@ func TestDNSSDBrowse(t *testing.T) {
 				return got
 			}
 
-			// §11: browse domains, one per protocol of the registry.
+			// §11: browse domains, one per protocol DNS-SD lists (§7).
 			domains := ptrs(t, "b._dns-sd._udp.ports.local")
-			for _, d := range []string{"tcp.ports.local.", "udp.ports.local."} {
-				if !slices.Contains(domains, d) {
-					t.Errorf("browse domains %q, want %s among them", domains, d)
-				}
+			slices.Sort(domains)
+			if want := []string{"tcp.ports.local.", "udp.ports.local."}; !slices.Equal(domains, want) {
+				t.Errorf("browse domains %q, want %q", domains, want)
 			}
-			// §9: service type enumeration in the tcp browse domain.
-			types := ptrs(t, "_services._dns-sd._udp.tcp.ports.local")
-			if !slices.Contains(types, "_rets._tcp.ports.local.") {
-				t.Errorf("types %q, want _rets._tcp.ports.local. among them", types)
+			// Down the tree as a thumb index: each sub-domain holds the
+			// types from its label on, so rets is in the last one whose
+			// label sorts at or before "rets".
+			dom := "tcp.ports.local."
+			for {
+				r, _ := c.ask(t, srv.Addr, "b._dns-sd._udp."+dom, "PTR")
+				if r.Rcode != "NOERROR" || len(r.Answer) == 0 {
+					break // a leaf: it lists types, not domains
+				}
+				subs := ptrs(t, "b._dns-sd._udp."+dom)
+				next := ""
+				for _, s := range subs {
+					if label := strings.SplitN(s, ".", 2)[0]; label <= "rets" {
+						next = s
+					}
+				}
+				if next == "" || !strings.HasSuffix(next, "."+dom) {
+					t.Fatalf("%s: sub-domains %q, none for rets", dom, subs)
+				}
+				dom = next
+			}
+			// §9: the types of the leaf are <_svc._proto>.<the same domain>.
+			types := ptrs(t, "_services._dns-sd._udp."+dom)
+			if !slices.Contains(types, "_rets._tcp."+dom) {
+				t.Errorf("types of %s %q, want _rets._tcp.%s among them", dom, types, dom)
 			}
 			for _, typ := range types {
-				if !strings.HasSuffix(typ, "._tcp.ports.local.") {
-					t.Errorf("type %s listed in the tcp browse domain", typ)
+				if !strings.HasSuffix(typ, "._tcp."+dom) {
+					t.Errorf("type %s listed in the browse domain %s", typ, dom)
 				}
 			}
-			// §4: the instance of the type.
-			insts := ptrs(t, "_rets._tcp.ports.local")
-			if len(insts) != 1 || !strings.HasSuffix(insts[0], "._rets._tcp.ports.local.") {
-				t.Fatalf("instances %q, want one instance of _rets._tcp.ports.local.", insts)
+			// §4: the instance of the type, in the same domain; the type
+			// at the origin has its own, with the same SRV and TXT.
+			insts := ptrs(t, "_rets._tcp."+dom)
+			if len(insts) != 1 || !strings.HasSuffix(insts[0], "._rets._tcp."+dom) {
+				t.Fatalf("instances %q, want one instance of _rets._tcp.%s", insts, dom)
+			}
+			if at := ptrs(t, "_rets._tcp.ports.local"); len(at) != 1 || !strings.HasSuffix(at[0], "._rets._tcp.ports.local.") {
+				t.Errorf("instances at the origin %q, want one", at)
 			}
 			inst := insts[0]
 

@@ -101,6 +101,10 @@ func testTruncation(t *testing.T, addr string) {
 	}
 }
 
+// testWalk browses the served zone over TCP as a DNS-SD client would,
+// following the §9 names from browse domain to type to instance. Each
+// instance's SRV has the first port of each registered row (a range such
+// as x11's 6000-6063 publishes 6000; the TXT's port= has the range).
 func testWalk(t *testing.T, addr string, reg *registry.Registry) {
 	ex := dialTCP(t, addr)
 	insts, err := zonetest.Walk(ex.Exchange, origin)
@@ -110,41 +114,48 @@ func testWalk(t *testing.T, addr string, reg *registry.Registry) {
 	pairs := validPairs(reg)
 	want := map[string]registry.Key{}
 	for k := range pairs {
-		want[serviceOwner(k.Name, k.Proto)] = k
-	}
-	got := map[string]bool{}
-	for typ := range insts {
-		got[strings.ToLower(typ)] = true
-	}
-	var missing, extra []string
-	for o := range want {
-		if !got[o] {
-			missing = append(missing, o)
+		if k.Proto == registry.TCP || k.Proto == registry.UDP { // RFC 6763 §7
+			want[strings.TrimSuffix(serviceOwner(k.Name, k.Proto), "."+origin)] = k
 		}
 	}
-	for o := range got {
-		if _, ok := want[o]; !ok {
-			extra = append(extra, o)
+	firstPorts := map[registry.Key][]uint16{}
+	for i := range reg.Records {
+		if r := &reg.Records[i]; r.HasPort && r.Status == registry.Assigned {
+			firstPorts[r.Key()] = append(firstPorts[r.Key()], r.Ports.Lo)
+		}
+	}
+	var missing, extra []string
+	for svc := range want {
+		if _, ok := insts[svc]; !ok {
+			missing = append(missing, svc)
+		}
+	}
+	for svc := range insts {
+		if _, ok := want[svc]; !ok {
+			extra = append(extra, svc)
 		}
 	}
 	slices.Sort(missing)
 	slices.Sort(extra)
 	if len(missing)+len(extra) > 0 {
-		t.Errorf("walk reached %d types, registry has %d valid pairs; %d missing %.20q; %d extra %.20q",
-			len(got), len(want), len(missing), missing, len(extra), extra)
+		t.Errorf("walk reached %d types, registry has %d valid tcp/udp pairs; %d missing %.20q; %d extra %.20q",
+			len(insts), len(want), len(missing), missing, len(extra), extra)
 	}
-	for typ, in := range insts {
-		k := want[strings.ToLower(typ)]
+	for svc, in := range insts {
 		if len(in.TXT) == 0 || in.TXT[0] != "txtvers=1" {
 			t.Errorf("%s: TXT %.3q, want txtvers=1 first", in.Instance, in.TXT)
 		}
-		wantPorts := sortedPorts(pairs[k])
+		k, ok := want[svc]
+		if !ok {
+			continue
+		}
+		wantPorts := slices.Sorted(slices.Values(firstPorts[k]))
 		var gotPorts []uint16
 		for _, s := range in.SRV {
 			gotPorts = append(gotPorts, s.Port)
 		}
 		slices.Sort(gotPorts)
-		if _, ok := want[strings.ToLower(typ)]; ok && !slices.Equal(gotPorts, wantPorts) {
+		if !slices.Equal(gotPorts, wantPorts) {
 			t.Errorf("%s: instance SRV ports %v, want %v", in.Instance, gotPorts, wantPorts)
 		}
 	}

@@ -58,7 +58,7 @@ func (h *Handler) Stats() *Stats { return &h.stats }
 func (h *Handler) answerWire(in []byte, tcp bool, out []byte) (resp []byte, qtype uint16, kind int, hit bool) {
 	st := h.state.Load()
 	q, ok := parseWire(in)
-	if !ok || dnssecBypass(st.snap, &q) {
+	if !ok || dnssecBypass(st.zones, &q) {
 		resp, qtype, kind = h.answerSlow(st, in, tcp, out)
 		return resp, qtype, kind, false
 	}
@@ -114,7 +114,7 @@ func (h *Handler) compute(st *served, in []byte, tcp bool, out []byte) []byte {
 		return nil
 	}
 	req.Question[0].Name = strings.ToLower(req.Question[0].Name)
-	resp := h.respond(st.snap, req, tcp)
+	resp := h.respond(st.zones, req, tcp)
 	if resp == nil {
 		return nil
 	}
@@ -151,7 +151,7 @@ func (h *Handler) answerSlow(st *served, in []byte, tcp bool, out []byte) (wire 
 			return tsigError(req, t, code), qtype, kindNotAuth
 		}
 	}
-	resp := h.respond(st.snap, req, tcp)
+	resp := h.respond(st.zones, req, tcp)
 	if resp == nil {
 		return nil, qtype, kindDropped
 	}

@@ -19,8 +19,16 @@ import (
 // dnssecBypass reports whether a query must skip the reply cache: one
 // with DO=1 to a signed zone, whose reply carries signatures made for the
 // current signing epoch. Those signatures are cached by the signer.
-func dnssecBypass(snap *zone.Snapshot, q *wireQuery) bool {
-	return q.do && snap.Signer() != nil
+func dnssecBypass(zones zoneSet, q *wireQuery) bool {
+	if !q.do {
+		return false
+	}
+	for _, s := range zones {
+		if s.Signer() != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // dnssecRefuses returns the rcode for a query a signed zone does not

@@ -46,10 +46,12 @@ func (h *Handler) verifyTSIG(in []byte, t *dns.TSIG) (TSIGKey, int) {
 	return k, dns.RcodeSuccess
 }
 
-// served is a snapshot with the cache of replies computed from it.
+// served is the snapshots served, one per origin, with the cache of
+// replies computed from them.
 type served struct {
-	snap  *zone.Snapshot
-	cache *replyCache // nil: no cache
+	snaps []*zone.Snapshot // as given: the first is the primary origin's
+	zones zoneSet          // the same, for picking by name
+	cache *replyCache      // nil: no cache
 }
 
 // NewHandler returns a handler serving snap. udpSize is the EDNS payload
@@ -67,8 +69,8 @@ func NewHandler(snap *zone.Snapshot, udpSize uint16, log *slog.Logger) *Handler 
 	return h
 }
 
-func (h *Handler) serve(snap *zone.Snapshot) *served {
-	st := &served{snap: snap}
+func (h *Handler) serve(snaps ...*zone.Snapshot) *served {
+	st := &served{snaps: snaps, zones: newZoneSet(snaps)}
 	if n := h.cacheSize.Load(); n > 0 {
 		st.cache = newReplyCache(int(n), DefaultCacheBytes)
 	}
@@ -79,27 +81,41 @@ func (h *Handler) serve(snap *zone.Snapshot) *served {
 // cache, every reply is computed) and empties the cache.
 func (h *Handler) SetCacheSize(n int) {
 	h.cacheSize.Store(int64(n))
-	h.state.Store(h.serve(h.Zone()))
+	h.state.Store(h.serve(h.Zones()...))
 }
 
 // Swap replaces the zone served, with an empty reply cache, and returns
 // the previous zone.
 func (h *Handler) Swap(snap *zone.Snapshot) *zone.Snapshot {
-	return h.state.Swap(h.serve(snap)).snap
+	return h.state.Swap(h.serve(snap)).snaps[0]
 }
 
-// Zone returns the snapshot being served.
-func (h *Handler) Zone() *zone.Snapshot { return h.state.Load().snap }
+// SwapZones replaces the zones served, one per origin (the first is the
+// primary origin's), with an empty reply cache, and returns the previous
+// ones. A query is answered from the zone of the longest origin its name
+// is under, and REFUSED when there is none.
+func (h *Handler) SwapZones(snaps []*zone.Snapshot) []*zone.Snapshot {
+	return h.state.Swap(h.serve(snaps...)).snaps
+}
+
+// Zone returns the snapshot of the primary origin.
+func (h *Handler) Zone() *zone.Snapshot { return h.state.Load().snaps[0] }
+
+// Zones returns every snapshot served, the primary origin's first.
+func (h *Handler) Zones() []*zone.Snapshot { return h.state.Load().snaps }
+
+// ZoneFor returns the snapshot that answers name, or nil.
+func (h *Handler) ZoneFor(name string) *zone.Snapshot { return h.state.Load().zones.pick(name) }
 
 // Respond computes the reply to req, already sized for the transport: over
 // UDP an answer too large for the client's payload size has its additional
 // section dropped, then is sent empty with TC=1 (RFC 2181 §9, RFC 7766).
 // It returns nil for a message that must not be answered (a response).
 func (h *Handler) Respond(req *dns.Msg, tcp bool) *dns.Msg {
-	return h.respond(h.state.Load().snap, req, tcp)
+	return h.respond(h.state.Load().zones, req, tcp)
 }
 
-func (h *Handler) respond(snap *zone.Snapshot, req *dns.Msg, tcp bool) *dns.Msg {
+func (h *Handler) respond(zones zoneSet, req *dns.Msg, tcp bool) *dns.Msg {
 	if req.Response {
 		return nil // never answer a response: no reflection loops
 	}
@@ -143,6 +159,10 @@ func (h *Handler) respond(snap *zone.Snapshot, req *dns.Msg, tcp bool) *dns.Msg 
 		return setRcode(resp, dns.RcodeRefused)
 	}
 
+	snap := zones.pick(q.Name)
+	if snap == nil {
+		return setRcode(resp, dns.RcodeRefused) // no origin of ours
+	}
 	if rcode, refused := dnssecRefuses(snap, q); refused {
 		return setRcode(resp, rcode)
 	}

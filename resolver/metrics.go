@@ -12,8 +12,8 @@ var statTypes = [...]struct {
 	name string
 }{{1, "A"}, {2, "NS"}, {5, "CNAME"}, {6, "SOA"}, {12, "PTR"}, {16, "TXT"}, {28, "AAAA"}, {33, "SRV"}, {255, "ANY"}, {251, "IXFR"}, {252, "AXFR"}}
 
-// Kinds of reply, from the rcode and answer count.
-var statKinds = [...]string{"answer", "nodata", "nxdomain", "refused", "formerr", "notimp", "servfail", "badvers", "notauth", "other", "dropped"}
+// Kinds of reply, from the rcode, the TC bit and the answer count.
+var statKinds = [...]string{"answer", "nodata", "nxdomain", "refused", "formerr", "notimp", "servfail", "badvers", "notauth", "other", "dropped", "truncated"}
 
 const (
 	kindAnswer = iota
@@ -27,6 +27,7 @@ const (
 	kindNotAuth
 	kindOther
 	kindDropped
+	kindTruncated
 	numKinds
 )
 
@@ -71,6 +72,12 @@ func kindOf(resp []byte) int {
 	}
 	switch rcode := resp[3] & 0xF; rcode {
 	case 0:
+		// An answer too large for UDP goes out empty with TC=1: it is
+		// not a NODATA, and counting it apart shows how often clients
+		// must retry over TCP.
+		if resp[2]&0x02 != 0 {
+			return kindTruncated
+		}
 		if binary.BigEndian.Uint16(resp[6:]) > 0 {
 			return kindAnswer
 		}

@@ -48,7 +48,8 @@ func (h *Handler) transfer(c net.Conn, query []byte, p TransferPolicy) error {
 		return writeTCP(c, formErr(query, nil))
 	}
 	q := req.Question[0]
-	snap := h.Zone()
+	// Each origin served is its own zone to transfer.
+	snap := h.ZoneFor(dns.Fqdn(q.Name))
 	reply := func(rcode int) error {
 		m := new(dns.Msg)
 		m.SetRcode(req, rcode)
@@ -58,7 +59,7 @@ func (h *Handler) transfer(c net.Conn, query []byte, p TransferPolicy) error {
 		}
 		return writeTCP(c, wire)
 	}
-	if !strings.EqualFold(dns.Fqdn(q.Name), snap.Origin()) || q.Qclass != dns.ClassINET {
+	if snap == nil || !strings.EqualFold(dns.Fqdn(q.Name), snap.Origin()) || q.Qclass != dns.ClassINET {
 		h.log.Info("transfer refused: not this zone", "remote", c.RemoteAddr().String(), "zone", q.Name)
 		return reply(dns.RcodeNotAuth)
 	}

@@ -32,6 +32,8 @@ type Snapshot struct {
 	count int      // records
 
 	signed signedZone // made on first use when the zone is signed
+	types  []string   // the DNS-SD service types, _NAME._PROTO.ORIGIN
+	hosts  []string   // in-zone names with address records
 }
 
 // node holds the RRsets of one owner name, in answer-preference order.
@@ -172,6 +174,7 @@ func (s *Snapshot) addHost(h Host) error {
 	if n := s.nodes[name]; n != nil && (n.get(dns.TypeA) != nil || n.get(dns.TypeAAAA) != nil) {
 		return nil
 	}
+	s.hosts = append(s.hosts, name)
 	for _, a := range h.Addrs {
 		if a.Is4() {
 			s.add(name, &dns.A{Hdr: hdr(name, dns.TypeA, s.opts.TTL.Address), A: a.AsSlice()})
@@ -213,6 +216,23 @@ func (s *Snapshot) addServices(reg *registry.Registry) error {
 		}
 		g.recs = append(g.recs, r)
 	}
+	// The browse tree is laid out first, from the names alone, so that
+	// each service's records can be made in the browse domain that lists
+	// it (RFC 6763 §9).
+	var types []serviceType
+	for _, k := range keys {
+		if len(groups[k].recs) > 0 && browsable(k) {
+			owner, err := ServiceOwner(k.Name, k.Proto, s.origin)
+			if err != nil {
+				return fmt.Errorf("service %s/%s: %w", k.Name, k.Proto, err)
+			}
+			types = append(types, serviceType{key: k, owner: owner})
+		}
+	}
+	trees, domainOf, err := s.planBrowse(types)
+	if err != nil {
+		return err
+	}
 	// Each service's records are made independently, so the work is
 	// spread over the CPUs; they are then added in registry order, which
 	// keeps the zone (and its digest) the same from build to build.
@@ -224,12 +244,12 @@ func (s *Snapshot) addServices(reg *registry.Registry) error {
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(keys); i += workers {
-				made[i] = s.makeService(keys[i], groups[keys[i]].recs, groups[keys[i]].alias)
+				k := keys[i]
+				made[i] = s.makeService(k, groups[k].recs, groups[k].alias, domainOf[k])
 			}
 		}()
 	}
 	wg.Wait()
-	var types []serviceType
 	for i, m := range made {
 		if m.err != nil {
 			return fmt.Errorf("service %s/%s: %w", keys[i].Name, keys[i].Proto, m.err)
@@ -237,27 +257,32 @@ func (s *Snapshot) addServices(reg *registry.Registry) error {
 		for _, rr := range m.rrs {
 			s.add(rr.Header().Name, rr)
 		}
-		if m.instance != "" {
-			s.nodes[strings.ToLower(m.instance)].instance = true
-			types = append(types, serviceType{name: keys[i].Name, proto: keys[i].Proto, owner: m.owner})
+		for _, inst := range m.instances {
+			s.nodes[strings.ToLower(inst)].instance = true
 		}
 	}
-	return s.addBrowsing(types)
+	s.types = make([]string, len(types))
+	for i, t := range types {
+		s.types[i] = t.owner
+	}
+	return s.addBrowsing(trees)
 }
 
 // madeService is the records of one name+protocol, made aside.
 type madeService struct {
-	owner    string
-	instance string // DNS-SD instance name; "" for an alias
-	rrs      []dns.RR
-	err      error
+	owner     string
+	instances []string // DNS-SD instance names; none for an alias
+	rrs       []dns.RR
+	err       error
 }
 
 // makeService makes the records of one name+protocol: a CNAME for a
 // historic alias; otherwise one SRV per port and target, the TXT, and the
-// DNS-SD instance (RFC 6763 §4) with the same SRV and TXT. It only reads
-// the snapshot, so several run at once.
-func (s *Snapshot) makeService(k registry.Key, recs []*registry.Record, alias string) (m madeService) {
+// DNS-SD instance (RFC 6763 §4) at the origin and, for a browsable type,
+// again in the browse domain dom that lists it (§9), where the type
+// _NAME._PROTO.dom points at its instance there. It only reads the
+// snapshot, so several run at once.
+func (s *Snapshot) makeService(k registry.Key, recs []*registry.Record, alias, dom string) (m madeService) {
 	o := &s.opts
 	owner, err := ServiceOwner(k.Name, k.Proto, s.origin)
 	if err != nil {
@@ -282,41 +307,69 @@ func (s *Snapshot) makeService(k registry.Key, recs []*registry.Record, alias st
 			return madeService{err: fmt.Errorf("target: %w", err)}
 		}
 	}
-	var srv []*dns.SRV
+	srv := func(owner string, port uint16) []dns.RR {
+		out := make([]dns.RR, len(targets))
+		for i, t := range targets {
+			if t.Port != 0 {
+				port = t.Port
+			}
+			out[i] = &dns.SRV{Hdr: hdr(owner, dns.TypeSRV, o.TTL.SRV),
+				Priority: t.Priority, Weight: t.Weight, Port: port, Target: hosts[i]}
+		}
+		return out
+	}
 	for _, r := range recs {
 		if !r.HasPort {
 			continue
 		}
 		for p := int(r.Ports.Lo); p <= int(r.Ports.Hi); p++ {
-			for i, t := range targets {
-				port := uint16(p)
-				if t.Port != 0 {
-					port = t.Port
-				}
-				srv = append(srv, &dns.SRV{Hdr: hdr(owner, dns.TypeSRV, o.TTL.SRV),
-					Priority: t.Priority, Weight: t.Weight, Port: port, Target: hosts[i]})
-			}
+			m.rrs = append(m.rrs, srv(owner, uint16(p))...)
 		}
 	}
-	txt := &dns.TXT{Hdr: hdr(owner, dns.TypeTXT, o.TTL.TXT), Txt: serviceTXT(recs)}
-	inst, err := presentation(instanceLabel(recs) + "." + owner)
+	strs := txtStrings(serviceFacts(recs))
+	full := fitTXT(strs, maxTXTTotal)
+	m.rrs = append(m.rrs, &dns.TXT{Hdr: hdr(owner, dns.TypeTXT, o.TTL.TXT), Txt: full})
+
+	label := instanceLabel(recs)
+	inst, err := presentation(label + "." + owner)
 	if err != nil {
 		return madeService{err: fmt.Errorf("instance: %w", err)}
 	}
-	m.instance = inst
-	m.rrs = make([]dns.RR, 0, 2*len(srv)+3)
-	for _, rr := range srv {
-		m.rrs = append(m.rrs, rr)
+	m.instances = []string{inst}
+	qlen := wireLen(inst)
+	var typeD, instD string
+	if dom != "" {
+		if typeD, err = ServiceOwner(k.Name, k.Proto, dom); err == nil {
+			instD, err = presentation(label + "." + typeD)
+		}
+		if err != nil {
+			return madeService{err: fmt.Errorf("instance in %s: %w", dom, err)}
+		}
+		m.instances = append(m.instances, instD)
+		qlen = max(qlen, wireLen(instD))
 	}
-	m.rrs = append(m.rrs, txt, &dns.PTR{Hdr: hdr(owner, dns.TypePTR, o.TTL.PTR), Ptr: inst})
-	for _, rr := range srv {
-		c := *rr
-		c.Hdr.Name = inst
-		m.rrs = append(m.rrs, &c)
+	// RFC 6763 §6.2: the instance's TXT fits one reply of MaxDNSSDReply
+	// bytes with the longest of its names in the question; the service's
+	// own TXT keeps up to maxTXTTotal.
+	txt := fitTXT(strs, MaxDNSSDReply-headerLen-qlen-questionEnd-namePointer-rrFixed)
+	addInstance := func(typ, inst string) {
+		m.rrs = append(m.rrs, &dns.PTR{Hdr: hdr(typ, dns.TypePTR, o.TTL.PTR), Ptr: inst})
+		// An instance is one place to connect to (RFC 6763 §5): the
+		// first port of each registered row. A range (x11/tcp,
+		// 6000-6063) is one service on each of its ports, which no
+		// DNS-SD client could tell apart; the TXT's port= gives it whole,
+		// and _NAME._PROTO.ORIGIN has an SRV for every port.
+		for _, r := range recs {
+			if r.HasPort {
+				m.rrs = append(m.rrs, srv(inst, r.Ports.Lo)...)
+			}
+		}
+		m.rrs = append(m.rrs, &dns.TXT{Hdr: hdr(inst, dns.TypeTXT, o.TTL.TXT), Txt: txt})
 	}
-	t := *txt
-	t.Hdr.Name = inst
-	m.rrs = append(m.rrs, &t)
+	addInstance(owner, inst)
+	if instD != "" {
+		addInstance(typeD, instD)
+	}
 	return m
 }
 
@@ -471,6 +524,18 @@ func (s *Snapshot) Serial() uint32 { return s.serial }
 
 // SOA returns the apex SOA record (shared: do not modify).
 func (s *Snapshot) SOA() *dns.SOA { return s.soa }
+
+// ServiceTypes returns every DNS-SD service type of the zone (RFC 6763 §7:
+// _tcp and _udp) as _NAME._PROTO.ORIGIN, in build order (shared: do not
+// modify). Unicast DNS lists them in the browse tree below
+// b._dns-sd._udp.ORIGIN; multicast DNS, which has no 512-byte limit,
+// lists them all at _services._dns-sd._udp.ORIGIN.
+func (s *Snapshot) ServiceTypes() []string { return s.types }
+
+// Hosts returns the in-zone host names that have address records (name
+// servers and SRV targets), which a multicast DNS responder claims and
+// probes for (RFC 6762 §8) (shared: do not modify).
+func (s *Snapshot) Hosts() []string { return s.hosts }
 
 // Records is the number of records in the zone (port names aside).
 func (s *Snapshot) Records() int { return s.count }

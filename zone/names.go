@@ -70,7 +70,64 @@ func protoFromLabel(l string) (registry.Protocol, bool) {
 // ServiceOwner is the owner name of a service's SRV and TXT records:
 // _NAME._PROTO.ORIGIN, with NAME lower-cased and escaped ("_z39\.50._tcp").
 func ServiceOwner(name string, p registry.Protocol, origin string) (string, error) {
+	if plainLabel(name) && len(name) < 63 && len(name)+len(origin)+8 < 250 && plainName(origin) {
+		// The common case, an RFC 6335 name under a plain origin: the
+		// name is already canonical, without packing it to find out.
+		return "_" + name + "." + protoLabel(p) + "." + origin, nil
+	}
 	return canonical("_" + escapeLabel(strings.ToLower(name)) + "." + protoLabel(p) + "." + origin)
+}
+
+// plainName reports whether name is fully qualified and made of labels of
+// lower-case letters, digits, hyphens and underscores of at most 63 bytes,
+// which is its canonical form.
+func plainName(name string) bool {
+	if len(name) < 2 || name[len(name)-1] != '.' {
+		return false
+	}
+	l := 0
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '.':
+			if l == 0 {
+				return false
+			}
+			l = 0
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_':
+			if l++; l > 63 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainLabel reports whether s is lower-case letters, digits and hyphens.
+func plainLabel(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// labelLen is the length in bytes of a presentation-format label.
+func labelLen(l string) int {
+	n := 0
+	for i := 0; i < len(l); i++ {
+		if l[i] == '\\' && i+1 < len(l) {
+			if i+3 < len(l) && isDigit(l[i+1]) && isDigit(l[i+2]) && isDigit(l[i+3]) {
+				i += 3
+			} else {
+				i++
+			}
+		}
+		n++
+	}
+	return n
 }
 
 // unescapeLabel turns a presentation-format label back into its bytes.

@@ -85,7 +85,7 @@ func (s *Snapshot) portNode(name string, port uint16, proto registry.Protocol) *
 	if len(ptrs) > 0 {
 		n.sets = append(n.sets, rrset{typ: dns.TypePTR, rrs: ptrs})
 	}
-	b := newTXT()
+	b := newTXT(maxTXTTotal)
 	b.add(keyPort, strconv.Itoa(int(port)))
 	b.add(keyProto, proto.String())
 	if status == statusDynamic {

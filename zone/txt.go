@@ -29,21 +29,24 @@ const (
 // RFC 6763 §6.1: each string at most 255 bytes. §6.2: keep the whole
 // record small; above 1300 bytes it would no longer fit a typical UDP
 // answer with its SRV and addresses, so lower-priority values are cut to
-// stay under that.
+// stay under that. A DNS-SD instance's TXT is cut further, to fit a
+// 512-byte reply (§6.2: "under 400 bytes").
 const (
 	maxTXTString = 255
 	maxTXTTotal  = 1300
 )
 
-// txtBuilder collects key=value strings in priority order, one per key.
+// txtBuilder collects key=value strings in priority order, one per key,
+// in at most max bytes of rdata.
 type txtBuilder struct {
 	strs  []string
 	total int
+	max   int
 	seen  map[string]bool
 }
 
-func newTXT() *txtBuilder {
-	b := &txtBuilder{seen: map[string]bool{}}
+func newTXT(max int) *txtBuilder {
+	b := &txtBuilder{seen: map[string]bool{}, max: max}
 	b.add(keyVersion, "1") // RFC 6763 §6.7: txtvers first
 	return b
 }
@@ -57,7 +60,7 @@ func (b *txtBuilder) add(key, value string) {
 		return
 	}
 	s := key + "=" + value
-	limit := min(maxTXTString, maxTXTTotal-b.total-1)
+	limit := min(maxTXTString, b.max-b.total-1)
 	if len(s) > limit {
 		if limit <= len(key)+1 {
 			return
@@ -134,9 +137,10 @@ func partiesText(ps []registry.Party) string {
 	return strings.Join(names, ", ")
 }
 
-// serviceTXT renders the registry's facts about one name+protocol (which
-// may span several rows, e.g. two ports) as DNS-SD key=value strings.
-func serviceTXT(recs []*registry.Record) []string {
+// serviceFacts returns the registry's facts about one name+protocol (which
+// may span several rows, e.g. two ports) as DNS-SD key and value pairs, in
+// the order they are published.
+func serviceFacts(recs []*registry.Record) [][2]string {
 	collect := func(f func(*registry.Record) string) string {
 		vals := make([]string, 0, len(recs))
 		for _, r := range recs {
@@ -144,26 +148,86 @@ func serviceTXT(recs []*registry.Record) []string {
 		}
 		return joinUnique(vals, "; ")
 	}
-	b := newTXT()
-	b.add(keyPort, collect(func(r *registry.Record) string {
-		if !r.HasPort {
-			return ""
-		}
-		return r.Ports.String()
-	}))
-	b.add(keyProto, recs[0].Proto.String())
-	b.add(keyStatus, recs[0].Status.String())
-	b.add(keyDescription, collect(func(r *registry.Record) string { return descriptionOnly(r) }))
-	b.add(keyAssignee, collect(func(r *registry.Record) string { return partiesText(r.Assignee) }))
-	b.add(keyContact, collect(func(r *registry.Record) string { return partiesText(r.Contact) }))
-	b.add(keyRegistered, collect(func(r *registry.Record) string { return r.Registered.String() }))
-	b.add(keyModified, collect(func(r *registry.Record) string { return r.Modified.String() }))
-	b.add(keyReference, collect(func(r *registry.Record) string { return strings.Join(r.References, ", ") }))
-	b.add(keyServiceCode, collect(func(r *registry.Record) string { return r.ServiceCode }))
-	b.add(keyUnauthorized, collect(func(r *registry.Record) string { return r.Unauthorized }))
-	b.add(keyReplaces, collect(func(r *registry.Record) string { return r.Replaces }))
-	b.add(keyNotes, collect(func(r *registry.Record) string { return r.Notes }))
+	return [][2]string{
+		{keyPort, collect(func(r *registry.Record) string {
+			if !r.HasPort {
+				return ""
+			}
+			return r.Ports.String()
+		})},
+		{keyProto, recs[0].Proto.String()},
+		{keyStatus, recs[0].Status.String()},
+		{keyDescription, collect(func(r *registry.Record) string { return descriptionOnly(r) })},
+		{keyAssignee, collect(func(r *registry.Record) string { return partiesText(r.Assignee) })},
+		{keyContact, collect(func(r *registry.Record) string { return partiesText(r.Contact) })},
+		{keyRegistered, collect(func(r *registry.Record) string { return r.Registered.String() })},
+		{keyModified, collect(func(r *registry.Record) string { return r.Modified.String() })},
+		{keyReference, collect(func(r *registry.Record) string { return strings.Join(r.References, ", ") })},
+		{keyServiceCode, collect(func(r *registry.Record) string { return r.ServiceCode })},
+		{keyUnauthorized, collect(func(r *registry.Record) string { return r.Unauthorized })},
+		{keyReplaces, collect(func(r *registry.Record) string { return r.Replaces })},
+		{keyNotes, collect(func(r *registry.Record) string { return r.Notes })},
+	}
+}
+
+// serviceTXT renders a service's facts as DNS-SD key=value strings in at
+// most max bytes of rdata (txtBuilder's rules).
+func serviceTXT(recs []*registry.Record, max int) []string {
+	b := newTXT(max)
+	for _, f := range serviceFacts(recs) {
+		b.add(f[0], f[1])
+	}
 	return b.strs
+}
+
+// txtStrings writes facts as whole key=value strings, txtvers first: empty
+// values and repeated keys left out, white space folded, nothing cut.
+// fitTXT then cuts them to a size, sharing the strings.
+func txtStrings(facts [][2]string) []string {
+	out := []string{keyVersion + "=1"}
+	seen := map[string]bool{keyVersion: true}
+	for _, f := range facts {
+		v := foldSpace(f[1])
+		if v == "" || seen[f[0]] {
+			continue
+		}
+		seen[f[0]] = true
+		out = append(out, f[0]+"="+v)
+	}
+	return out
+}
+
+// fitTXT applies txtBuilder's limits to whole strings: each at most 255
+// bytes and all of them at most max bytes of rdata, a string that does not
+// fit cut on a UTF-8 boundary, or left out when not even its key would be
+// left. The strings are shared with strs, and strs itself is returned when
+// it fits whole.
+func fitTXT(strs []string, max int) []string {
+	total := 0
+	var out []string
+	for i, s := range strs {
+		limit := min(maxTXTString, max-total-1)
+		if len(s) <= limit && out == nil {
+			total += len(s) + 1
+			continue
+		}
+		if out == nil {
+			out = strs[:i:i]
+		}
+		if len(s) > limit {
+			key, _, _ := strings.Cut(s, "=")
+			if limit <= len(key)+1 {
+				continue
+			}
+			s = cutUTF8(s, limit)
+		}
+		out = append(out, s)
+		total += len(s) + 1
+	}
+	if out == nil {
+		return strs
+	}
+	return out
 }
 
 // descriptionOnly drops the "IANA assigned this well-formed service name

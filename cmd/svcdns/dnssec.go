@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,11 +31,11 @@ type zoneSigning struct {
 // signer returns the zone's signer as c configures it, nil when DNSSEC is
 // off. Keys come from c's key files or key directory, or are generated in
 // the state directory on first use.
-func (z *zoneSigning) signer(c config.Config) (*dnssec.Signer, error) {
+func (z *zoneSigning) signer(c config.Config, origin string) (*dnssec.Signer, error) {
 	if !c.DNSSEC.Enabled {
 		return nil, nil
 	}
-	keys, err := z.keys(c)
+	keys, err := z.keys(c, origin)
 	if err != nil {
 		return nil, err
 	}
@@ -42,11 +43,12 @@ func (z *zoneSigning) signer(c config.Config) (*dnssec.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dnssec.NewSigner(c.Origin, keys, p, z.cache)
+	return dnssec.NewSigner(origin, keys, p, z.cache)
 }
 
-// keys reads (or, for a lab, generates) the keys c names.
-func (z *zoneSigning) keys(c config.Config) ([]*dnssec.Key, error) {
+// keys reads (or, for a lab, generates) the keys c names for the zone of
+// origin: of the key files listed, those of that zone.
+func (z *zoneSigning) keys(c config.Config, origin string) ([]*dnssec.Key, error) {
 	d := c.DNSSEC
 	switch {
 	case len(d.KeyFiles) > 0:
@@ -56,18 +58,24 @@ func (z *zoneSigning) keys(c config.Config) ([]*dnssec.Key, error) {
 			if err != nil {
 				return nil, err
 			}
-			if !strings.EqualFold(k.DNSKEY.Hdr.Name, c.Origin) {
-				return nil, fmt.Errorf("dnssec: %s: the key is for %s, not %s", f, k.DNSKEY.Hdr.Name, c.Origin)
+			if !slices.ContainsFunc(c.AllOrigins(), func(o string) bool { return strings.EqualFold(k.DNSKEY.Hdr.Name, o) }) {
+				return nil, fmt.Errorf("dnssec: %s: the key is for %s, which is not a zone served here (%s)",
+					f, k.DNSKEY.Hdr.Name, strings.Join(c.AllOrigins(), ", "))
 			}
-			keys = append(keys, k)
+			if strings.EqualFold(k.DNSKEY.Hdr.Name, origin) {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) == 0 {
+			return nil, fmt.Errorf("dnssec: dnssec.key_files has no key for %s", origin)
 		}
 		return keys, nil
 	case d.KeyDirectory != "":
-		keys, err := dnssec.ReadKeyDir(d.KeyDirectory, c.Origin)
+		keys, err := dnssec.ReadKeyDir(d.KeyDirectory, origin)
 		if err == nil && len(keys) == 0 {
 			err = fmt.Errorf("dnssec: no keys of %s in %s: make them with `dnssec-keygen -K %s -a ECDSAP256SHA256 -f KSK %s`, "+
 				"or leave dnssec.key_directory empty to have svcdns generate them in its state directory",
-				c.Origin, d.KeyDirectory, d.KeyDirectory, strings.TrimSuffix(c.Origin, "."))
+				origin, d.KeyDirectory, d.KeyDirectory, strings.TrimSuffix(origin, "."))
 		}
 		return keys, err
 	}
@@ -77,7 +85,7 @@ func (z *zoneSigning) keys(c config.Config) ([]*dnssec.Key, error) {
 	}
 	dir := filepath.Join(state, "dnssec")
 	alg, _ := dnssec.AlgorithmByName(d.Algorithm)
-	keys, generated, err := dnssec.EnsureKeys(dir, c.Origin, alg, d.Keys == "ksk+zsk", time.Now())
+	keys, generated, err := dnssec.EnsureKeys(dir, origin, alg, d.Keys == "ksk+zsk", time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -190,16 +198,29 @@ func (c *dnssecCollector) Collect(ch chan<- prometheus.Metric) {
 
 // armSigning sets the timer that rebuilds the zone at its signer's next
 // key event or signing epoch; a zone that is not signed needs none.
-func (d *daemon) armSigning(snap *zone.Snapshot) {
-	sg := snap.Signer()
-	if sg == nil {
+func (d *daemon) armSigning(snaps []*zone.Snapshot) {
+	var next time.Time
+	for _, s := range snaps {
+		if sg := s.Signer(); sg != nil && (next.IsZero() || sg.NextEvent().Before(next)) {
+			next = sg.NextEvent()
+		}
+	}
+	if next.IsZero() {
 		d.resign.Stop()
 		return
 	}
 	// A second late, so that the event has come when the zone is rebuilt.
-	wait := time.Until(sg.NextEvent()) + time.Second
+	wait := time.Until(next) + time.Second
 	d.resign.Reset(max(wait, time.Second))
-	d.log.Debug("dnssec: next rebuild for signing", "at", sg.NextEvent().UTC().Format(time.RFC3339), "in", wait.Round(time.Second))
+	d.log.Debug("dnssec: next rebuild for signing", "at", next.UTC().Format(time.RFC3339), "in", wait.Round(time.Second))
+}
+
+// signerOf is the signer of the zone of origin among snaps, or nil.
+func signerOf(snaps []*zone.Snapshot, origin string) *dnssec.Signer {
+	if s := snapshotOf(snaps, origin); s != nil {
+		return s.Signer()
+	}
+	return nil
 }
 
 func newDNSSECCmd(env []string) *cobra.Command {
@@ -275,7 +296,7 @@ func signerFor(cmd *cobra.Command, env []string) (*dnssec.Signer, config.Config,
 		return nil, cfg, errors.New("dnssec: dnssec.enabled is false in this configuration; set it (or SVCDNS_DNSSEC_ENABLED=true)")
 	}
 	zs := &zoneSigning{env: env, log: newLogger(cfg, cmd.ErrOrStderr())}
-	sg, err := zs.signer(cfg)
+	sg, err := zs.signer(cfg, cfg.Origin)
 	return sg, cfg, err
 }
 

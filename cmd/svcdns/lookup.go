@@ -16,7 +16,7 @@ func newLookupCmd(env []string) *cobra.Command {
 		Use:   "lookup NAME [TYPE]",
 		Short: "Print what the server would answer, from the zone, without a socket",
 		Long: "lookup answers NAME (TYPE defaults to SRV) as the server would over TCP. A NAME outside\n" +
-			"the origin has the origin appended: `svcdns lookup _rets._tcp` asks _rets._tcp.ports.local.",
+			"every origin has the origin appended: `svcdns lookup _rets._tcp` asks _rets._tcp.ports.local.",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			qtype := dns.TypeSRV
@@ -27,7 +27,7 @@ func newLookupCmd(env []string) *cobra.Command {
 				}
 				qtype = t
 			}
-			snap, cfg, err := snapshotFor(cmd, env)
+			snaps, cfg, err := snapshotFor(cmd, env)
 			if err != nil {
 				return err
 			}
@@ -35,13 +35,15 @@ func newLookupCmd(env []string) *cobra.Command {
 			if _, ok := dns.IsDomainName(name); !ok {
 				return fmt.Errorf("lookup: %q is not a domain name", args[0])
 			}
-			if !dns.IsSubDomain(snap.Origin(), strings.ToLower(name)) {
-				name += snap.Origin()
+			h := resolver.NewHandler(snaps[0], cfg.EDNSBufferSize, nil)
+			h.SwapZones(snaps)
+			if h.ZoneFor(strings.ToLower(name)) == nil {
+				name += snaps[0].Origin()
 			}
 			req := new(dns.Msg)
 			req.SetQuestion(name, qtype)
 			req.SetEdns0(cfg.EDNSBufferSize, do)
-			resp := resolver.NewHandler(snap, cfg.EDNSBufferSize, nil).Respond(req, true)
+			resp := h.Respond(req, true)
 			fmt.Fprintln(cmd.OutOrStdout(), resp.String())
 			return nil
 		},

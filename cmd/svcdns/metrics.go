@@ -52,7 +52,7 @@ func (d *daemon) serveHTTP(addr string) (func(), error) {
 }
 
 var (
-	descQueries = prometheus.NewDesc("svcdns_queries_total", "Queries answered, by query type and kind of reply (answer, nodata, nxdomain, refused, formerr, ...).", []string{"qtype", "kind"}, nil)
+	descQueries = prometheus.NewDesc("svcdns_queries_total", "Queries answered, by query type and kind of reply (answer, nodata, nxdomain, refused, formerr, truncated: sent empty with TC=1 for a retry over TCP, ...).", []string{"qtype", "kind"}, nil)
 	descHits    = prometheus.NewDesc("svcdns_cache_hits_total", "Replies served from the packed-reply cache.", nil, nil)
 	descMisses  = prometheus.NewDesc("svcdns_cache_misses_total", "Replies computed (not in the cache).", nil, nil)
 	descLatency = prometheus.NewDesc("svcdns_query_duration_seconds", "Time the handler spent per query (parse, lookup or cache, pack), timed on one query in 16.", nil, nil)

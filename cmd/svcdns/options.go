@@ -11,26 +11,30 @@ import (
 	"github.com/svcdns/svcdns/zone"
 )
 
-// zoneOptions maps the validated configuration onto the zone's options.
-func zoneOptions(c config.Config) (zone.Options, error) {
+// zoneOptions maps the validated configuration onto the options of the
+// zone at origin (one of c.AllOrigins()): the names configured inside
+// c.Origin are mirrored below origin (ns1.ports.local. is
+// ns1.ports.home.arpa. there), the others kept.
+func zoneOptions(c config.Config, origin string) (zone.Options, error) {
+	mv := func(name string) string { return mirror(name, c.Origin, origin) }
 	// config.Load has already put TTL.Default into every unset TTL.
 	o := zone.Options{
-		Origin: c.Origin,
+		Origin: origin,
 		TTL: zone.TTLs{SOA: c.TTL.SOA, NS: c.TTL.NS, Address: c.TTL.Address,
 			SRV: c.TTL.SRV, TXT: c.TTL.TXT, PTR: c.TTL.PTR, CNAME: c.TTL.CNAME},
-		SOA: zone.SOA{MName: c.SOA.MName, RName: c.SOA.RName, Refresh: c.SOA.Refresh,
+		SOA: zone.SOA{MName: mv(c.SOA.MName), RName: mv(c.SOA.RName), Refresh: c.SOA.Refresh,
 			Retry: c.SOA.Retry, Expire: c.SOA.Expire, Minimum: c.SOA.Minimum},
 		Services: map[registry.Key][]zone.Target{},
 	}
 	var err error
 	for i, ns := range c.NameServers {
-		h, e := host(ns.Name, ns.Addresses)
+		h, e := host(mv(ns.Name), ns.Addresses)
 		if e != nil {
 			return o, fmt.Errorf("name_servers[%d]: %w", i, e)
 		}
 		o.NameServers = append(o.NameServers, h)
 	}
-	if o.Target, err = host(c.Target.Name, c.Target.Addresses); err != nil {
+	if o.Target, err = host(mv(c.Target.Name), c.Target.Addresses); err != nil {
 		return o, fmt.Errorf("target: %w", err)
 	}
 	for key, targets := range c.Services {
@@ -41,7 +45,7 @@ func zoneOptions(c config.Config) (zone.Options, error) {
 		}
 		k := registry.KeyOf(name, proto)
 		for i, t := range targets {
-			h, err := host(t.Host, t.Addresses)
+			h, err := host(mv(t.Host), t.Addresses)
 			if err != nil {
 				return o, fmt.Errorf("services.%s[%d]: %w", key, i, err)
 			}
@@ -49,6 +53,20 @@ func zoneOptions(c config.Config) (zone.Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// mirror moves a name at or below from to the same place below to; any
+// other name is returned as it is.
+func mirror(name, from, to string) string {
+	switch {
+	case from == to:
+		return name
+	case name == from:
+		return to
+	case strings.HasSuffix(name, "."+from):
+		return strings.TrimSuffix(name, from) + to
+	}
+	return name
 }
 
 func host(name string, addrs []string) (zone.Host, error) {
@@ -85,19 +103,39 @@ func loadRegistry(path string) (*registry.Registry, error) {
 	return registry.ParseFile(path)
 }
 
-// buildZone loads the registry c names and builds its zone, signed with
-// the keys zs finds when c enables DNSSEC.
-func buildZone(c config.Config, prev *zone.Snapshot, zs *zoneSigning) (*zone.Snapshot, error) {
+// buildZones loads the registry c names and builds one zone per origin,
+// the primary origin's first, each signed with the keys zs finds for it
+// when c enables DNSSEC. prev are the zones being replaced, matched by
+// origin, so that each serial moves on from its own.
+func buildZones(c config.Config, prev []*zone.Snapshot, zs *zoneSigning) ([]*zone.Snapshot, error) {
 	reg, err := loadRegistry(registryPath(c))
 	if err != nil {
 		return nil, err
 	}
-	opts, err := zoneOptions(c)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	var out []*zone.Snapshot
+	for _, origin := range c.AllOrigins() {
+		opts, err := zoneOptions(c, origin)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if opts.Signer, err = zs.signer(c, origin); err != nil {
+			return nil, err
+		}
+		snap, err := zone.Build(reg, opts, snapshotOf(prev, origin))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, snap)
 	}
-	if opts.Signer, err = zs.signer(c); err != nil {
-		return nil, err
+	return out, nil
+}
+
+// snapshotOf returns the zone of origin among snaps, or nil.
+func snapshotOf(snaps []*zone.Snapshot, origin string) *zone.Snapshot {
+	for _, s := range snaps {
+		if s.Origin() == origin {
+			return s
+		}
 	}
-	return zone.Build(reg, opts, prev)
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,18 +131,25 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	d.signing = &zoneSigning{env: d.env, cache: dnssec.NewCache(int(cfg.DNSSEC.SignatureCache)), log: d.log}
 	d.resign = time.NewTimer(time.Hour)
 	d.resign.Stop()
-	snap, err := buildZone(cfg, nil, d.signing)
+	snaps, err := buildZones(cfg, nil, d.signing)
 	if err != nil {
 		return err
 	}
-	logKeyEvents(d.log, nil, snap.Signer())
-	d.armSigning(snap)
-	if strings.HasSuffix(snap.Origin(), ".local.") || snap.Origin() == "local." {
+	snap := snaps[0]
+	for _, s := range snaps {
+		logKeyEvents(d.log, nil, s.Signer())
+	}
+	d.armSigning(snaps)
+	if len(cfg.MDNS.Interfaces) == 0 && !slices.ContainsFunc(snaps, func(s *zone.Snapshot) bool { return !underLocal(s.Origin()) }) {
 		d.log.Warn("the origin is under .local, which RFC 6762 reserves for multicast DNS: "+
 			"many stub resolvers send such names to mDNS, not to unicast DNS; forward it explicitly "+
-			"(README: Resolver set-up) or use an origin under home.arpa. (RFC 8375)", "origin", snap.Origin())
+			"(README: Resolver set-up), add an origin under home.arpa. (RFC 8375), or answer it over "+
+			"multicast DNS (mdns.interfaces)", "origin", snap.Origin())
 	}
 	d.h = resolver.NewHandler(snap, cfg.EDNSBufferSize, d.log)
+	if len(snaps) > 1 {
+		d.h.SwapZones(snaps)
+	}
 	limits, err := serverLimits(cfg)
 	if err != nil {
 		return err
@@ -165,6 +173,15 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 		d.srv.Shutdown(context.Background())
 		return err
 	}
+	if len(cfg.MDNS.Interfaces) > 0 {
+		md := resolver.NewMDNS(resolver.MDNSConfig{Interfaces: cfg.MDNS.Interfaces}, d.h.Zones, d.log)
+		if err := md.Start(); err != nil {
+			d.srv.Shutdown(context.Background())
+			return err
+		}
+		defer md.Close()
+		warnLoopbackHosts(d.log, snaps)
+	}
 	stopHTTP, err := d.serveHTTP(cfg.MetricsListen)
 	if err != nil {
 		d.srv.Shutdown(context.Background())
@@ -176,7 +193,7 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 		addrs = append(addrs, a.Network()+"://"+a.String())
 	}
 	d.ready.Store(true)
-	d.log.Info("ready", "origin", snap.Origin(), "serial", snap.Serial(), "records", snap.Records(), "workers", runtime.GOMAXPROCS(0),
+	d.log.Info("ready", "origin", snap.Origin(), "origins", strings.Join(cfg.AllOrigins(), ","), "serial", snap.Serial(), "records", snap.Records(), "workers", runtime.GOMAXPROCS(0),
 		"registry", registryName(cfg), "listen", strings.Join(addrs, ","), "metrics", cfg.MetricsListen,
 		"encrypted", encryptedAddrs(d.srv), "startup", time.Since(start).Round(time.Millisecond))
 	debug.FreeOSMemory()
@@ -271,34 +288,45 @@ func (d *daemon) reload(reason string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cfg, err := loadConfig(d.cmd, d.env)
-	old := d.h.Zone()
+	old := d.h.Zones()
 	if err == nil {
-		var snap *zone.Snapshot
-		if snap, err = buildZone(cfg, old, d.signing); err == nil {
+		var snaps []*zone.Snapshot
+		if snaps, err = buildZones(cfg, old, d.signing); err == nil {
 			err = d.setCookies(cfg)
 		}
 		if err == nil {
 			if !sameListeners(cfg, d.cfg) {
-				d.log.Warn("listen, metrics_listen, workers, transfer, rrl, tcp, tls, https, quic, xot and log settings take effect at restart", "reason", reason)
+				d.log.Warn("listen, metrics_listen, workers, transfer, rrl, tcp, tls, https, quic, xot, mdns and log settings take effect at restart", "reason", reason)
 			}
-			d.h.Swap(snap)
-			logKeyEvents(d.log, old.Signer(), snap.Signer())
-			d.armSigning(snap)
+			d.h.SwapZones(snaps)
+			for _, s := range snaps {
+				logKeyEvents(d.log, signerOf(old, s.Origin()), s.Signer())
+			}
+			d.armSigning(snaps)
 			d.cfg = cfg
 			d.reloads.ok.Add(1)
-			d.log.Info("reloaded", "reason", reason, "serial", snap.Serial(), "previous", old.Serial(), "records", snap.Records())
-			if snap.Serial() != old.Serial() && len(cfg.Transfer.Notify) > 0 {
-				d.sendNotify(snap)
+			d.log.Info("reloaded", "reason", reason, "serial", snaps[0].Serial(), "previous", old[0].Serial(), "records", snaps[0].Records())
+			var changed []*zone.Snapshot
+			for _, s := range snaps {
+				if i := slices.IndexFunc(old, func(o *zone.Snapshot) bool { return o.Origin() == s.Origin() }); i < 0 || old[i].Serial() != s.Serial() {
+					changed = append(changed, s)
+				}
+			}
+			if len(changed) > 0 && len(cfg.Transfer.Notify) > 0 {
+				d.sendNotify(changed)
 			}
 			return
 		}
 	}
 	d.reloads.failed.Add(1)
-	d.log.Error("reload failed; still serving the previous zone", "reason", reason, "err", err, "serial", old.Serial())
-	if sg := old.Signer(); sg != nil && !sg.NextEvent().After(time.Now()) {
-		// A key event or re-signing is due: try again in a minute rather
-		// than serve the old keys and signatures until the next change.
-		d.resign.Reset(time.Minute)
+	d.log.Error("reload failed; still serving the previous zone", "reason", reason, "err", err, "serial", old[0].Serial())
+	for _, s := range old {
+		if sg := s.Signer(); sg != nil && !sg.NextEvent().After(time.Now()) {
+			// A key event or re-signing is due: try again in a minute
+			// rather than serve the old keys and signatures until the next
+			// change.
+			d.resign.Reset(time.Minute)
+		}
 	}
 }
 
@@ -306,12 +334,13 @@ func sameListeners(a, b config.Config) bool {
 	return strings.Join(a.Listen, ",") == strings.Join(b.Listen, ",") && a.MetricsListen == b.MetricsListen &&
 		fmt.Sprint(a.Transfer) == fmt.Sprint(b.Transfer) && a.LogLevel == b.LogLevel && a.LogFormat == b.LogFormat &&
 		a.QueryLog == b.QueryLog && fmt.Sprint(a.RRL, a.TCP) == fmt.Sprint(b.RRL, b.TCP) && a.Workers == b.Workers &&
-		fmt.Sprint(a.TLS, a.HTTPS, a.QUIC, a.XoT) == fmt.Sprint(b.TLS, b.HTTPS, b.QUIC, b.XoT)
+		fmt.Sprint(a.TLS, a.HTTPS, a.QUIC, a.XoT) == fmt.Sprint(b.TLS, b.HTTPS, b.QUIC, b.XoT) &&
+		slices.Equal(a.MDNS.Interfaces, b.MDNS.Interfaces)
 }
 
-// sendNotify announces snap's serial, cancelling an announcement of an
-// older one still retrying.
-func (d *daemon) sendNotify(snap *zone.Snapshot) {
+// sendNotify announces the serials of the zones given, cancelling an
+// announcement of older ones still retrying.
+func (d *daemon) sendNotify(snaps []*zone.Snapshot) {
 	if d.notify != nil {
 		d.notify()
 	}
@@ -322,10 +351,45 @@ func (d *daemon) sendNotify(snap *zone.Snapshot) {
 		k := resolver.TSIGKey{Name: strings.ToLower(dns.Fqdn(ks[0].Name)), Algorithm: dns.Fqdn(strings.ToLower(ks[0].Algorithm)), Secret: ks[0].Secret}
 		key = &k
 	}
+	var wg sync.WaitGroup
+	for _, snap := range snaps {
+		wg.Go(func() { resolver.Notify(ctx, snap.SOA(), d.cfg.Transfer.Notify, key, d.log) })
+	}
 	go func() {
-		defer cancel()
-		resolver.Notify(ctx, snap.SOA(), d.cfg.Transfer.Notify, key, d.log)
+		wg.Wait()
+		cancel()
 	}()
+}
+
+// underLocal reports whether an origin is under .local (RFC 6762).
+func underLocal(origin string) bool {
+	return origin == "local." || strings.HasSuffix(origin, ".local.")
+}
+
+// warnLoopbackHosts warns about host names that multicast DNS would
+// publish with loopback addresses: clients on the link cannot reach them.
+func warnLoopbackHosts(log *slog.Logger, snaps []*zone.Snapshot) {
+	for _, s := range snaps {
+		if !underLocal(s.Origin()) {
+			continue
+		}
+		for _, h := range s.Hosts() {
+			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+				for _, rr := range s.Lookup(h, t).Answer {
+					var ip netip.Addr
+					switch r := rr.(type) {
+					case *dns.A:
+						ip, _ = netip.AddrFromSlice(r.A)
+					case *dns.AAAA:
+						ip, _ = netip.AddrFromSlice(r.AAAA)
+					}
+					if ip.Unmap().IsLoopback() {
+						log.Warn("multicast DNS publishes a loopback address, which no one on the link can reach; set target.addresses and name_servers", "host", h, "address", ip.String())
+					}
+				}
+			}
+		}
+	}
 }
 
 // watch reports changes to the registry and config files, debounced: an
@@ -445,17 +509,17 @@ func (d *daemon) refresh(ctx context.Context) {
 	}
 }
 
-// snapshotFor loads config and builds the zone, for commands that answer
+// snapshotFor loads config and builds the zones, for commands that answer
 // without a server.
-func snapshotFor(cmd *cobra.Command, env []string) (*zone.Snapshot, config.Config, error) {
+func snapshotFor(cmd *cobra.Command, env []string) ([]*zone.Snapshot, config.Config, error) {
 	cfg, err := loadConfig(cmd, env)
 	if err != nil {
 		return nil, cfg, err
 	}
 	zs := &zoneSigning{env: env, log: newLogger(cfg, cmd.ErrOrStderr())}
-	snap, err := buildZone(cfg, nil, zs)
+	snaps, err := buildZones(cfg, nil, zs)
 	if err != nil {
 		return nil, cfg, err
 	}
-	return snap, cfg, nil
+	return snaps, cfg, nil
 }

@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
+	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"github.com/svcdns/svcdns/config"
+	"github.com/svcdns/svcdns/zone"
 )
 
 func newZoneCmd(env []string) *cobra.Command {
 	cmd := &cobra.Command{Use: "zone", Short: "Work with the synthesized zone"}
-	var out string
+	var out, origin string
 	var unsigned bool
 	export := &cobra.Command{
 		Use:   "export",
@@ -23,9 +27,17 @@ func newZoneCmd(env []string) *cobra.Command {
 			"secondaries need it; --unsigned writes it without signatures.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			snap, _, err := snapshotFor(cmd, env)
+			snaps, _, err := snapshotFor(cmd, env)
 			if err != nil {
 				return err
+			}
+			snap := snaps[0]
+			if origin != "" {
+				i := slices.IndexFunc(snaps, func(s *zone.Snapshot) bool { return s.Origin() == strings.ToLower(dns.Fqdn(origin)) })
+				if i < 0 {
+					return fmt.Errorf("zone export: %q is not an origin served (origin, origins)", origin)
+				}
+				snap = snaps[i]
 			}
 			w := cmd.OutOrStdout()
 			var f *os.File
@@ -56,6 +68,7 @@ func newZoneCmd(env []string) *cobra.Command {
 	config.AddFlags(export.Flags())
 	export.Flags().StringVarP(&out, "output", "o", "-", "file to write (- for standard output)")
 	export.Flags().BoolVar(&unsigned, "unsigned", false, "with dnssec.enabled, write the zone without signatures")
+	export.Flags().StringVar(&origin, "zone", "", "which origin's zone to write, when several are served (default: origin)")
 	cmd.AddCommand(export)
 	return cmd
 }

@@ -13,8 +13,10 @@ type Exchange func(name string, qtype uint16) (*dns.Msg, error)
 
 // Instance is what a DNS-SD client learns about one service instance.
 type Instance struct {
-	Type     string // "_rets._tcp.ports.local."
-	Instance string // "RETS._rets._tcp.ports.local."
+	Service  string // "_rets._tcp"
+	Domain   string // the browse domain that lists it, "r.r.tcp.ports.local."
+	Type     string // Service.Domain
+	Instance string // "RETS._rets._tcp.r.r.tcp.ports.local."
 	SRV      []*dns.SRV
 	TXT      []string
 }
@@ -22,11 +24,14 @@ type Instance struct {
 // Walk browses origin as a DNS-SD client would (RFC 6763): browse domains
 // from b._dns-sd._udp (§11), service types from _services._dns-sd._udp in
 // each (§9), instances from each type's PTR (§4), then each instance's SRV
-// and TXT (§5, §6). It fails on any error rcode or truncated reply.
+// and TXT (§5, §6). The result is keyed by Service. It fails on any error
+// rcode or truncated reply, on a type listed twice, and on a type listed
+// as anything but "<_svc._proto>.<the same domain>" (§9), so that a
+// browser building that name and one following the PTR ask the same.
 func Walk(ex Exchange, origin string) (map[string]Instance, error) {
 	domains := []string{origin}
 	seenDomain := map[string]bool{strings.ToLower(origin): true}
-	types := map[string]bool{}
+	types := map[string]Instance{}
 	for len(domains) > 0 {
 		d := domains[0]
 		domains = domains[1:]
@@ -47,22 +52,30 @@ func Walk(ex Exchange, origin string) (map[string]Instance, error) {
 			return nil, err
 		}
 		for _, t := range ts {
-			if types[strings.ToLower(t)] {
-				return nil, fmt.Errorf("type %s listed twice", t)
+			labels := dns.SplitDomainName(t)
+			if len(labels) < 3 || !strings.EqualFold(strings.Join(labels[2:], ".")+".", d) {
+				return nil, fmt.Errorf("%s lists %s, not <_svc._proto>.%s (RFC 6763 §9)", d, t, d)
 			}
-			types[strings.ToLower(t)] = true
+			svc := strings.ToLower(labels[0] + "." + labels[1])
+			if prev, ok := types[svc]; ok {
+				return nil, fmt.Errorf("type %s listed twice: %s and %s", svc, prev.Type, t)
+			}
+			types[svc] = Instance{Service: svc, Domain: d, Type: t}
 		}
 	}
 	out := make(map[string]Instance, len(types))
-	for t := range types {
-		insts, err := ptrs(ex, t)
+	for svc, in := range types {
+		insts, err := ptrs(ex, in.Type)
 		if err != nil {
 			return nil, err
 		}
 		if len(insts) != 1 {
-			return nil, fmt.Errorf("%s: %d instances, want 1", t, len(insts))
+			return nil, fmt.Errorf("%s: %d instances, want 1", in.Type, len(insts))
 		}
-		in := Instance{Type: t, Instance: insts[0]}
+		if !dns.IsSubDomain(in.Type, insts[0]) {
+			return nil, fmt.Errorf("%s: instance %s is not in the type's domain", in.Type, insts[0])
+		}
+		in.Instance = insts[0]
 		m, err := ask(ex, in.Instance, dns.TypeSRV)
 		if err != nil {
 			return nil, err
@@ -84,7 +97,7 @@ func Walk(ex Exchange, origin string) (map[string]Instance, error) {
 		if len(in.TXT) == 0 {
 			return nil, fmt.Errorf("%s: no TXT", in.Instance)
 		}
-		out[t] = in
+		out[svc] = in
 	}
 	return out, nil
 }
