@@ -29,9 +29,10 @@ var (
 const (
 	rrlDefaultRate   = 200
 	rrlDefaultWindow = 5
-	// The largest answer of the embedded excerpt: 37 PTRs, ~1,030 bytes
-	// for a ~60-byte query.
-	rrlLargeName = "_services._dns-sd._udp.tcp.ports.local."
+	// The largest answer of the embedded excerpt: the service types of one
+	// browse domain (RFC 6763 §9), ~500 bytes for a ~70-byte query (every
+	// DNS-SD list fits 512 bytes).
+	rrlLargeName = "_services._dns-sd._udp.a.tcp.ports.local."
 )
 
 // blastCounts is what one flood socket got back.
