@@ -13,16 +13,25 @@ import (
 func newLookupCmd(env []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lookup NAME [TYPE]",
-		Short: "Print what the server would answer, from the zone, without a socket",
-		Long: "lookup answers NAME (TYPE defaults to SRV) as the server would over TCP. A NAME outside\n" +
-			"the origin has the origin appended: `svcdns lookup _rets._tcp` asks _rets._tcp.ports.local.",
-		Args: cobra.RangeArgs(1, 2),
+		Short: "Print the reply the server sends for NAME and TYPE, without a server",
+		Long: "lookup builds the zone as serve would and prints the reply the server sends over TCP\n" +
+			"to a query for NAME and TYPE (default SRV) with EDNS: the same rcode, flags and sections.\n" +
+			"\n" +
+			"A NAME ending in a dot is absolute and asked as given; outside the zone the answer is\n" +
+			"REFUSED, as from the server. A NAME without the dot is relative to the origin, as in a\n" +
+			"zone file, unless it already ends in the origin: `_rets._tcp` and\n" +
+			"`_rets._tcp.ports.local` both ask _rets._tcp.ports.local., while `example.com` asks\n" +
+			"example.com.ports.local. and `example.com.` asks example.com.",
+		Example: "  svcdns lookup _rets._tcp\n" +
+			"  svcdns lookup _6081._udp TXT\n" +
+			"  svcdns lookup --origin ports.home.arpa. _services._dns-sd._udp PTR",
+		Args: positional([]string{"NAME"}, "TYPE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			qtype := dns.TypeSRV
 			if len(args) == 2 {
 				t, ok := dns.StringToType[strings.ToUpper(args[1])]
 				if !ok {
-					return fmt.Errorf("lookup: unknown record type %q", args[1])
+					return fmt.Errorf("unknown record type %q (SRV, TXT, PTR, A, SOA, ANY, ...)", args[1])
 				}
 				qtype = t
 			}
@@ -30,12 +39,9 @@ func newLookupCmd(env []string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name := dns.Fqdn(args[0])
-			if _, ok := dns.IsDomainName(name); !ok {
-				return fmt.Errorf("lookup: %q is not a domain name", args[0])
-			}
-			if !dns.IsSubDomain(snap.Origin(), strings.ToLower(name)) {
-				name += snap.Origin()
+			name, err := queryName(args[0], snap.Origin())
+			if err != nil {
+				return err
 			}
 			req := new(dns.Msg)
 			req.SetQuestion(name, qtype)
@@ -45,6 +51,26 @@ func newLookupCmd(env []string) *cobra.Command {
 			return nil
 		},
 	}
-	config.AddFlags(cmd.Flags())
+	config.AddZoneFlags(cmd.Flags())
 	return cmd
+}
+
+// queryName is the name lookup asks for arg: arg itself when it ends in a
+// dot or already ends in origin (compared without case), else arg under
+// origin.
+func queryName(arg, origin string) (string, error) {
+	if arg == "" {
+		return "", fmt.Errorf("the name is empty")
+	}
+	name := arg
+	if !dns.IsFqdn(arg) {
+		name = arg + "."
+		if !dns.IsSubDomain(origin, strings.ToLower(name)) {
+			name += origin
+		}
+	}
+	if _, ok := dns.IsDomainName(name); !ok {
+		return "", fmt.Errorf("%q is not a domain name", arg)
+	}
+	return name, nil
 }

@@ -34,7 +34,7 @@ func newServeCmd(env []string) *cobra.Command {
 		Long: "serve answers DNS for the zone over UDP and TCP. SIGINT and SIGTERM shut it down\n" +
 			"gracefully. SIGHUP, and any change to the registry or config file, rebuild the zone aside\n" +
 			"and swap it in; a new file that does not load is logged and the old zone keeps serving.",
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	config.AddFlags(cmd.Flags())
 	var cpuProfile string
@@ -143,12 +143,12 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	d.h.SetTSIGKeys(keys)
 	d.srv.SetTransfer(d.h.Transfer(policy))
 	if err := d.srv.Listen(cfg.Listen); err != nil {
-		return err
+		return listenError(err, "--listen")
 	}
 	stopHTTP, err := d.serveHTTP(cfg.MetricsListen)
 	if err != nil {
 		d.srv.Shutdown(context.Background())
-		return err
+		return listenError(err, "--metrics-listen")
 	}
 	defer stopHTTP()
 	addrs := make([]string, 0, 2)

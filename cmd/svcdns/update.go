@@ -26,7 +26,7 @@ func newRegistryUpdateCmd() *cobra.Command {
 			"copy at --out is current), checks that it parses and is not drastically smaller than\n" +
 			"that copy (--force overrides the size check only), and atomically replaces it.\n" +
 			"After any failure the previous file is left as it was.",
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Path == "" {
 				p, err := registry.DefaultCachePath()

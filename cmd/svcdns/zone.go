@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -18,7 +17,7 @@ func newZoneCmd(env []string) *cobra.Command {
 		Long: "export writes every stored record of the zone (apex, SRV, TXT, CNAME, DNS-SD PTRs and\n" +
 			"browse domains) as a master file that BIND, Knot and NSD load. The port names\n" +
 			"(_6081._udp) are computed per query and are not exported.",
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			snap, _, err := snapshotFor(cmd, env)
 			if err != nil {
@@ -28,17 +27,17 @@ func newZoneCmd(env []string) *cobra.Command {
 			var f *os.File
 			if out != "" && out != "-" {
 				if f, err = os.Create(out); err != nil {
-					return fmt.Errorf("zone export: %w", err)
+					return err
 				}
 				defer f.Close()
 				w = f
 			}
 			bw := bufio.NewWriter(w)
 			if err := snap.WriteMasterFile(bw); err != nil {
-				return fmt.Errorf("zone export: %w", err)
+				return err
 			}
 			if err := bw.Flush(); err != nil {
-				return fmt.Errorf("zone export: %w", err)
+				return err
 			}
 			if f != nil {
 				return f.Close()
@@ -46,7 +45,7 @@ func newZoneCmd(env []string) *cobra.Command {
 			return nil
 		},
 	}
-	config.AddFlags(export.Flags())
+	config.AddZoneFlags(export.Flags())
 	export.Flags().StringVarP(&out, "output", "o", "-", "file to write (- for standard output)")
 	cmd.AddCommand(export)
 	return cmd
