@@ -46,10 +46,6 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// serve prefers the registry cache of `svcdns registry update` over
-	// the embedded excerpt: point every server at an empty cache, so that
-	// a developer's own cache does not change what the tests see.
-	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	svcdnsBin = filepath.Join(dir, "svcdns")
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -64,6 +60,12 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/svcdns: %v\n%s", err, out)
 		return 1
 	}
+	// serve prefers the registry cache of `svcdns registry update` over
+	// the embedded excerpt: point every server at an empty cache, so that
+	// a developer's own cache does not change what the tests see. (Only
+	// after the build: go's build cache defaults to $XDG_CACHE_HOME/go-build,
+	// and an empty one rebuilt the standard library on every run.)
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	return m.Run()
 }
 
