@@ -107,7 +107,7 @@ func AddZoneFlags(fs *pflag.FlagSet) {
 	d := staticDefaults()
 	fs.String("config", "", "configuration file, .yaml, .yml, .toml or .json (SVCDNS_* variables and flags override it)")
 	fs.String("origin", d.Origin, "zone origin")
-	fs.String("registry", d.Registry, "IANA service-name/port registry file (default: the cache of `svcdns registry update` when there is one, else the embedded copy)")
+	fs.String("registry", d.Registry, "IANA service-name/port registry file (default: the cache that 'svcdns registry update' fills, when it exists, else the embedded copy)")
 }
 
 // AddServeFlags registers the flags only a running server takes: --listen,

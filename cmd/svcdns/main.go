@@ -84,14 +84,24 @@ func newRoot(env []string) *cobra.Command {
 		Short: "Authoritative DNS for the IANA service name and port number registry",
 		Long: "svcdns answers DNS queries such as `dig SRV _geneve._udp.ports.local` from the IANA\n" +
 			"Service Name and Transport Protocol Port Number Registry (RFC 6335).\n" +
-			"Without a sub-command it runs `serve`.",
+			"Without a sub-command it runs `serve`.\n" +
+			"\n" +
+			"Settings come from flags, then SVCDNS_* environment variables (ttl.srv is\n" +
+			"SVCDNS_TTL_SRV), then the file named by --config or SVCDNS_CONFIG (YAML, TOML or\n" +
+			"JSON), then defaults; config/example.yaml in the source lists every key.\n" +
+			"\n" +
+			"Exit status: 0 on success, 1 when a command fails, 2 for a command line that cannot\n" +
+			"run as written (unknown command or flag, missing or extra argument).",
+		Example: "  svcdns                                   # serve the embedded registry on 127.0.0.1:1053\n" +
+			"  svcdns --listen 127.0.0.1:1054 --registry service-names-port-numbers.xml\n" +
+			"  svcdns lookup _rets._tcp",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          noArgs,
 		RunE:          serve.RunE,
 	}
 	root.Flags().AddFlagSet(serve.Flags())
-	root.AddCommand(serve, newLookupCmd(env), newZoneCmd(env), newRegistryCmd(), newVersionCmd())
+	root.AddCommand(serve, newLookupCmd(env), newZoneCmd(env), newRegistryCmd(), newVersionCmd(), newDocsCmd())
 	finishTree(root)
 	return root
 }

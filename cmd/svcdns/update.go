@@ -71,6 +71,7 @@ func newRegistryUpdateCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.URL, "url", registry.DefaultURL, "registry to download (XML or CSV, http or https)")
 	f.StringVar(&o.Path, "out", defaultOut, "file to replace")
+	f.SetAnnotation("out", docDefault, []string{"~/.cache/svcdns/service-names-port-numbers.xml"})
 	f.BoolVar(&o.Force, "force", false, "replace the file even with a drastically smaller registry")
 	f.DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long (0: never)")
 	return cmd
