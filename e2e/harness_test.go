@@ -62,9 +62,18 @@ func runMain(m *testing.M) int {
 	}
 	// serve prefers the registry cache of `svcdns registry update` over
 	// the embedded excerpt: point every server at an empty cache, so that
-	// a developer's own cache does not change what the tests see. (Only
-	// after the build: go's build cache defaults to $XDG_CACHE_HOME/go-build,
-	// and an empty one rebuilt the standard library on every run.)
+	// a developer's own cache does not change what the tests see. Go's
+	// build cache defaults to $XDG_CACHE_HOME/go-build, and an empty one
+	// rebuilds the standard library: the go commands that tests run keep
+	// the real one.
+	if os.Getenv("GOCACHE") == "" {
+		out, err := exec.Command(gobin, "env", "GOCACHE").Output()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: go env GOCACHE:", err)
+			return 1
+		}
+		os.Setenv("GOCACHE", strings.TrimSpace(string(out)))
+	}
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	return m.Run()
 }
