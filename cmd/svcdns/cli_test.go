@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -259,6 +261,28 @@ func TestListenErrorAdvice(t *testing.T) {
 		}
 		if strings.Count(got, "listen tcp") != 1 {
 			t.Errorf("%s: %q names the listen more than once", tc.name, got)
+		}
+	}
+}
+
+// TestVersionString: -ldflags wins; then the module version Go recorded;
+// then (devel) with the commit.
+func TestVersionString(t *testing.T) {
+	rev := []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}
+	for _, tc := range []struct {
+		stamped string
+		bi      *debug.BuildInfo
+		want    string
+	}{
+		{"v1.2.3", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-x"}}, "svcdns v1.2.3 "},
+		{"", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}, Settings: rev}, "svcdns v1.4.0 "},
+		{"", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: rev}, "svcdns (devel) 0123456789ab-dirty "},
+		{"", &debug.BuildInfo{}, "svcdns (devel) "},
+		{"", nil, "svcdns (devel) "},
+	} {
+		got := formatVersion(tc.stamped, tc.bi)
+		if !strings.HasPrefix(got, tc.want+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH) {
+			t.Errorf("formatVersion(%q, %+v) = %q, want %q...", tc.stamped, tc.bi, got, tc.want)
 		}
 	}
 }
