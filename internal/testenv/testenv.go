@@ -21,7 +21,7 @@ func InCI() bool { return os.Getenv("CI") == "true" }
 // test ("package<TAB>test<TAB>reason"); scripts/test sets it and prints
 // what was skipped and why once the run is over, since `go test` shows
 // skips only with -v.
-const SkipLogEnv = "SVCDNS_SKIPPED"
+const SkipLogEnv = "SKIPPED_TESTS_LOG"
 
 // Missing skips the test, or fails it in CI.
 func Missing(t testing.TB, format string, args ...any) {

@@ -9,7 +9,7 @@ import (
 )
 
 // TestMissingLogsSkip: outside CI a missing requirement skips the test and,
-// when SVCDNS_SKIPPED names a file, adds a line saying which test and why.
+// when SKIPPED_TESTS_LOG names a file, adds a line saying which test and why.
 func TestMissingLogsSkip(t *testing.T) {
 	t.Setenv("CI", "") // a run outside CI, also when this one is in CI
 	log := filepath.Join(t.TempDir(), "skipped")
