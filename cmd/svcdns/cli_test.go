@@ -33,6 +33,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"zone", "exprt"}, `svcdns zone: unknown command "exprt"; did you mean "export"?`, "Usage: svcdns zone COMMAND [flags]"},
 		{[]string{"registry", "chek", "x.csv"}, `svcdns registry: unknown command "chek"; did you mean "check"?`, "Usage: svcdns registry COMMAND [flags]"},
 		{[]string{"frobnicate"}, `svcdns: unknown command "frobnicate"`, "Usage: svcdns [flags]"},
+		{[]string{"help", "lokup"}, `svcdns help: unknown command "lokup"; did you mean "lookup"?`, "Usage: svcdns help [command] [flags]"},
+		{[]string{"help", "zone", "exprt"}, `svcdns help: unknown command "exprt"; did you mean "export"?`, "Usage: svcdns help [command] [flags]"},
 		{[]string{"--lisen", ":1053"}, "svcdns: unknown flag: --lisen; did you mean --listen?", "Usage: svcdns [flags]"},
 		{[]string{"serve", "--metrics-lisen", ":9153"}, "svcdns serve: unknown flag: --metrics-lisen; did you mean --metrics-listen?", "Usage: svcdns serve [flags]"},
 		{[]string{"--metrics", ":9153"}, "svcdns: unknown flag: --metrics; did you mean --metrics-listen?", "Usage: svcdns [flags]"},
@@ -66,13 +68,22 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // TestGroupCommandAlone: a command that only groups others prints its help
-// and succeeds, as `svcdns help zone` does.
+// and succeeds, as `svcdns help zone` does; `svcdns help zone export`
+// prints that command's help.
 func TestGroupCommandAlone(t *testing.T) {
 	for _, group := range []string{"zone", "registry"} {
 		out, errs, code := runCmd(t, group)
 		if code != 0 || errs != "" || !strings.Contains(out, "Available Commands:") {
 			t.Errorf("svcdns %s: exit %d, stderr %q, stdout:\n%s", group, code, errs, out)
 		}
+		help, _, code := runCmd(t, "help", group)
+		if code != 0 || help != out {
+			t.Errorf("svcdns help %s: exit %d, printed\n%s\nwant what svcdns %s prints", group, code, help, group)
+		}
+	}
+	out, _, code := runCmd(t, "help", "zone", "export")
+	if code != 0 || !strings.Contains(out, "svcdns zone export [flags]") {
+		t.Errorf("svcdns help zone export: exit %d\n%s", code, out)
 	}
 }
 

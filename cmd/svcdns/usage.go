@@ -129,6 +129,7 @@ func walk(cmd *cobra.Command, fn func(*cobra.Command)) {
 // registry, completion), help when run bare and "did you mean" for a
 // mistyped sub-command, where cobra would print help and exit 0.
 func finishTree(root *cobra.Command) {
+	root.SetHelpCommand(newHelpCmd())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	root.SetFlagErrorFunc(flagError)
@@ -139,4 +140,25 @@ func finishTree(root *cobra.Command) {
 			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 		}
 	})
+}
+
+// newHelpCmd is `svcdns help [COMMAND]`. cobra's own prints the root's help
+// for a topic it does not know and exits 0; this one says which command
+// was meant, as a mistyped command does.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				return noArgs(target, rest)
+			}
+			target.InitDefaultHelpFlag() // as cobra's help does: its help lists --help
+			return target.Help()
+		},
+	}
 }
