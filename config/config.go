@@ -56,7 +56,7 @@ type Config struct {
 	// SO_REUSEPORT UDP sockets per listen address. 0 means one per CPU.
 	Workers uint16 `mapstructure:"workers"`
 	// MetricsListen is the "host:port" of the /metrics, /healthz and /readyz
-	// HTTP server; "" disables it.
+	// HTTP server; "" (the default) disables it.
 	MetricsListen string `mapstructure:"metrics_listen"`
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `mapstructure:"log_level"`
@@ -384,11 +384,13 @@ const (
 	defaultMinimum        = 300
 	defaultEDNSBufferSize = 1232
 	maxWorkers            = 1024
-	defaultMetricsListen  = "127.0.0.1:9153"
-	defaultLogLevel       = "info"
-	defaultLogFormat      = "text"
-	defaultGlue           = "127.0.0.1"
-	defaultTSIGAlgorithm  = "hmac-sha256"
+	// Metrics are off unless asked for: a listener nobody asked for keeps
+	// a second instance, started with only --listen changed, from starting.
+	defaultMetricsListen = ""
+	defaultLogLevel      = "info"
+	defaultLogFormat     = "text"
+	defaultGlue          = "127.0.0.1"
+	defaultTSIGAlgorithm = "hmac-sha256"
 	// A lab default: far above what people and resolvers send, far below a
 	// flood.
 	defaultRRLRate      = 200

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,7 +54,7 @@ func TestDefault(t *testing.T) {
 		NameServers:    []Host{{Name: "ns1.ports.local.", Addresses: []string{"127.0.0.1"}}},
 		Target:         Host{Name: "svc.ports.local.", Addresses: []string{"127.0.0.1"}},
 		EDNSBufferSize: 1232,
-		MetricsListen:  "127.0.0.1:9153",
+		MetricsListen:  "",
 		LogLevel:       "info",
 		LogFormat:      "text",
 		Transfer:       Transfer{AllowNetworks: []string{"127.0.0.0/8", "::1/128"}},
@@ -250,8 +251,14 @@ func TestFileErrors(t *testing.T) {
 		{"missing file", "absent.yaml", "", fs.ErrNotExist, "absent.yaml"},
 		{"unsupported extension", "svcdns.ini", "origin = x", nil, `unsupported file type ".ini"`},
 		{"no extension", "svcdns", "origin: x", nil, "unsupported file type"},
-		{"yaml syntax", "svcdns.yaml", "origin: [x", nil, "svcdns.yaml"},
-		{"json syntax", "svcdns.json", `{"origin": }`, nil, "svcdns.json"},
+		// A file that does not parse is reported in svcdns's words: file,
+		// line (and column where known), what is wrong, the line itself.
+		{"yaml syntax", "svcdns.yaml", "origin: [x", nil, `svcdns.yaml:1: not valid YAML: did not find expected ',' or ']' (line 1 is "origin: [x")`},
+		{"yaml indentation", "svcdns.yaml", "listen:\n  - 127.0.0.1:1053\norigin: ports.local.\n  ttl: 5\n", nil,
+			`svcdns.yaml:4: not valid YAML: mapping values are not allowed in this context (line 4 is "  ttl: 5")`},
+		{"yaml tab", "svcdns.yaml", "origin:\n\t- x\n", nil, `svcdns.yaml:2: not valid YAML: found character that cannot start any token (line 2 is "\t- x"); YAML indents with spaces, not tabs`},
+		{"toml syntax", "svcdns.toml", "origin = \"x\nlisten = 3\n", nil, `svcdns.toml:1:12: not valid TOML: basic strings cannot have new lines (line 1 is "origin = \"x")`},
+		{"json syntax", "svcdns.json", "{\n \"origin\": }", nil, `svcdns.json:2:12: not valid JSON: invalid character '}' looking for beginning of value (line 2 is " \"origin\": }")`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), tc.file)
@@ -267,6 +274,9 @@ func TestFileErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "While parsing") {
+				t.Errorf("error %q speaks the config library's words", err)
 			}
 		})
 	}
@@ -638,13 +648,32 @@ func TestValidateCanonicalizes(t *testing.T) {
 }
 
 func TestAddFlags(t *testing.T) {
-	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-	AddFlags(fs)
-	for _, name := range []string{"config", "listen", "origin", "registry", "metrics-listen", "log-level", "log-format", "query-log"} {
-		if fs.Lookup(name) == nil {
-			t.Errorf("flag --%s not registered", name)
+	zoneFlags := []string{"config", "origin", "registry"}
+	serveFlags := []string{"listen", "metrics-listen", "log-level", "log-format", "query-log"}
+	for _, tc := range []struct {
+		name       string
+		add        func(*pflag.FlagSet)
+		want, none []string
+	}{
+		{"AddZoneFlags", AddZoneFlags, zoneFlags, serveFlags},
+		{"AddServeFlags", AddServeFlags, serveFlags, zoneFlags},
+		{"AddFlags", AddFlags, append(slices.Clone(zoneFlags), serveFlags...), nil},
+	} {
+		fs := pflag.NewFlagSet(tc.name, pflag.ContinueOnError)
+		tc.add(fs)
+		for _, name := range tc.want {
+			if fs.Lookup(name) == nil {
+				t.Errorf("%s: flag --%s not registered", tc.name, name)
+			}
+		}
+		for _, name := range tc.none {
+			if fs.Lookup(name) != nil {
+				t.Errorf("%s: flag --%s registered", tc.name, name)
+			}
 		}
 	}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	AddFlags(fs)
 	if err := fs.Parse([]string{"--config", "/etc/svcdns.yaml", "--listen", "127.0.0.1:53,[::1]:53", "--registry", "r.csv", "--log-format", "json"}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,8 @@
 //
 // Values come from, highest precedence first:
 //
-//  1. flags registered by [AddFlags], but only those the user changed;
+//  1. flags registered by [AddFlags] (or by [AddZoneFlags] and [AddServeFlags],
+//     its two halves), but only those the user changed;
 //  2. environment variables SVCDNS_<KEY>, where KEY is the file key upper-cased
 //     with "." and nesting replaced by "_" (ttl.srv -> SVCDNS_TTL_SRV);
 //  3. the file, YAML (.yaml, .yml), TOML (.toml) or JSON (.json), chosen by

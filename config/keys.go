@@ -241,3 +241,9 @@ func toUint(data any, bits int) (any, error) {
 	}
 	return n, nil
 }
+
+// Closest returns the candidate nearest to s by edit distance (an adjacent
+// swap counting as one edit) when it is near enough to be a typo of it, and
+// "" otherwise. Config keys use it for "did you mean"; so do the command
+// line's flags.
+func Closest(s string, candidates []string) string { return closest(s, candidates) }

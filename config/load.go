@@ -94,23 +94,36 @@ func Load(path string, env []string, flags *pflag.FlagSet) (Config, error) {
 	return c, nil
 }
 
-// AddFlags registers the serve flags on fs: --config, --listen, --origin,
-// --registry, --metrics-listen, --log-level, --log-format, --query-log,
-// --origins and --mdns-interfaces.
-// Their defaults are shown in help only; Load takes a flag's value only when
-// the user changed it. Load does not read --config: the caller passes its
-// value as Load's path.
+// AddFlags registers every flag of Load on fs: [AddZoneFlags] and
+// [AddServeFlags]. Their defaults are shown in help only; Load takes a
+// flag's value only when the user changed it. Load does not read --config:
+// the caller passes its value as Load's path.
 func AddFlags(fs *pflag.FlagSet) {
+	AddZoneFlags(fs)
+	AddServeFlags(fs)
+}
+
+// AddZoneFlags registers the flags every command that builds the zone takes
+// (serve, lookup, zone export): --config, --origin, --registry and
+// --origins.
+func AddZoneFlags(fs *pflag.FlagSet) {
 	d := staticDefaults()
 	fs.String("config", "", "configuration file, .yaml, .yml, .toml or .json (SVCDNS_* variables and flags override it)")
-	fs.StringSlice("listen", d.Listen, "UDP+TCP listen address ip:port; repeat or comma-separate for several")
 	fs.String("origin", d.Origin, "zone origin")
-	fs.String("registry", d.Registry, "IANA service-name/port registry file (default: the embedded copy)")
-	fs.String("metrics-listen", d.MetricsListen, `address of /metrics, /healthz and /readyz ("" disables)`)
+	fs.String("registry", d.Registry, "IANA service-name/port registry file (default: the cache that 'svcdns registry update' fills, when it exists, else the embedded copy)")
+	fs.StringSlice("origins", d.Origins, "more zone origins served with the same content (ports.home.arpa.); repeat or comma-separate")
+}
+
+// AddServeFlags registers the flags only a running server takes: --listen,
+// --metrics-listen, --log-level, --log-format, --query-log and
+// --mdns-interfaces.
+func AddServeFlags(fs *pflag.FlagSet) {
+	d := staticDefaults()
+	fs.StringSlice("listen", d.Listen, "UDP+TCP listen address ip:port; repeat or comma-separate for several")
+	fs.String("metrics-listen", d.MetricsListen, `address of /metrics, /healthz and /readyz, e.g. 127.0.0.1:9153 ("": off)`)
 	fs.String("log-level", d.LogLevel, "log level: "+strings.Join(logLevels, ", "))
 	fs.String("log-format", d.LogFormat, "log format: "+strings.Join(logFormats, ", "))
 	fs.Bool("query-log", d.QueryLog, "log every query")
-	fs.StringSlice("origins", d.Origins, "more zone origins served with the same content (ports.home.arpa.); repeat or comma-separate")
 	fs.StringSlice("mdns-interfaces", d.MDNS.Interfaces, "answer multicast DNS for .local origins on these interfaces; repeat or comma-separate")
 }
 
@@ -171,7 +184,7 @@ func readFile(v *viper.Viper, path string) error {
 	}
 	v.SetConfigType(ext)
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return fmt.Errorf("config: %s: %w", path, err)
+		return fileSyntaxError(path, ext, data, err)
 	}
 	return nil
 }

@@ -46,21 +46,6 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// Builds (svcdns below, scripts/lab.sh) keep using the developer's
-	// (or CI's) Go build cache: without GOCACHE they would follow
-	// XDG_CACHE_HOME into the empty directory set next and rebuild
-	// everything, the runtime too.
-	if c, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil && os.Getenv("GOCACHE") == "" {
-		if c := strings.TrimSpace(string(c)); c != "" && c != "off" {
-			os.Setenv("GOCACHE", c)
-		}
-	}
-	// serve prefers the registry cache of `svcdns registry update` over
-	// the embedded excerpt: point every server at an empty cache, so that
-	// a developer's own cache does not change what the tests see.
-	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
-	// Likewise the state directory (the generated DNS cookie secret).
-	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	svcdnsBin = filepath.Join(dir, "svcdns")
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -75,6 +60,23 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/svcdns: %v\n%s", err, out)
 		return 1
 	}
+	// serve prefers the registry cache of `svcdns registry update` over
+	// the embedded excerpt: point every server at an empty cache, so that
+	// a developer's own cache does not change what the tests see. Go's
+	// build cache defaults to $XDG_CACHE_HOME/go-build, and an empty one
+	// rebuilds the standard library: the go commands that tests run keep
+	// the real one.
+	if os.Getenv("GOCACHE") == "" {
+		out, err := exec.Command(gobin, "env", "GOCACHE").Output()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: go env GOCACHE:", err)
+			return 1
+		}
+		os.Setenv("GOCACHE", strings.TrimSpace(string(out)))
+	}
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	// Likewise the state directory (generated secrets, keys, certificates).
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	return m.Run()
 }
 

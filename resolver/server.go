@@ -147,7 +147,7 @@ func (s *Server) listenOne(addr string) error {
 	var plain net.ListenConfig
 	tl, err := plain.Listen(context.Background(), "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("resolver: listen tcp %s: %w", addr, err)
+		return fmt.Errorf("resolver: %w", err) // net.OpError names the address
 	}
 	s.mu.Lock()
 	s.closers = append(s.closers, tl.Close)
@@ -161,7 +161,7 @@ func (s *Server) listenOne(addr string) error {
 			for _, u := range udp {
 				u.Close()
 			}
-			return fmt.Errorf("resolver: listen udp %s: %w", addr, err)
+			return fmt.Errorf("resolver: %w", err)
 		}
 		udp = append(udp, pc.(*net.UDPConn))
 	}

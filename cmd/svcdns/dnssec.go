@@ -257,7 +257,7 @@ func newDNSSECCmd(env []string) *cobra.Command {
 			return fmt.Errorf("dnssec ds: --format %q: want ds or bind", format)
 		},
 	}
-	config.AddFlags(ds.Flags())
+	config.AddZoneFlags(ds.Flags())
 	ds.Flags().StringVar(&digest, "digest", "sha256", "digest type: sha256 or sha384")
 	ds.Flags().StringVar(&format, "format", "ds", "ds (master-file DS records; Unbound trust-anchor-file) or bind (trust-anchors statement; delv -a)")
 
@@ -281,7 +281,7 @@ func newDNSSECCmd(env []string) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	config.AddFlags(keys.Flags())
+	config.AddZoneFlags(keys.Flags())
 	cmd.AddCommand(ds, keys)
 	return cmd
 }

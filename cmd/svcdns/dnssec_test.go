@@ -18,7 +18,7 @@ func TestDNSSECCommands(t *testing.T) {
 	env := []string{"XDG_CACHE_HOME=" + t.TempDir(), "SVCDNS_STATE_DIR=" + state, "SVCDNS_DNSSEC_ENABLED=true", "SVCDNS_DNSSEC_KEYS=ksk+zsk"}
 	runEnv := func(env []string, args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
-		code := run(context.Background(), args, &out, &errb, env)
+		code := run(context.Background(), args, nil, &out, &errb, env)
 		return out.String(), errb.String(), code
 	}
 	first, errs, code := runEnv(env, "dnssec", "ds")

@@ -16,7 +16,7 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	env := []string{"XDG_CACHE_HOME=" + t.TempDir()}
-	code = run(context.Background(), args, &out, &errb, env)
+	code = run(context.Background(), args, strings.NewReader(""), &out, &errb, env)
 	return out.String(), errb.String(), code
 }
 

@@ -35,7 +35,7 @@ func (d *daemon) serveHTTP(addr string) (func(), error) {
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
+		return nil, fmt.Errorf("metrics: %w", err) // net.OpError names the address
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

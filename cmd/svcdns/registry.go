@@ -15,19 +15,28 @@ func newRegistryCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "registry", Short: "Inspect registry files"}
 	var asJSON bool
 	check := &cobra.Command{
-		Use:   "check [FILE]",
+		Use:   "check [FILE|-]",
 		Short: "Parse a registry (CSV, XML or text table) and print counts and diagnostics",
-		Long: "check parses FILE (no FILE: the embedded default), detects its format by content, and\n" +
-			"prints counts and every diagnostic with its line. It exits 0 when the source parsed\n" +
-			"(warnings allowed) and 1 otherwise.",
-		Args: cobra.MaximumNArgs(1),
+		Long: "check parses FILE (- reads standard input; no FILE: the embedded default), detects its\n" +
+			"format by content, and prints counts and every diagnostic with its line. It exits 0 when\n" +
+			"the source parsed (warnings allowed) and 1 otherwise. --json prints the same fields as\n" +
+			"one JSON object, every count included, zeros too.",
+		Example: "  svcdns registry check service-names-port-numbers.xml\n" +
+			"  curl -s https://www.iana.org/assignments/service-names-port-numbers/service-names-port-numbers.csv | svcdns registry check -",
+		Args: positional(nil, "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			source, data := registry.DefaultName, registry.DefaultSource()
 			if len(args) == 1 {
 				source = args[0]
 				var err error
-				if data, err = os.ReadFile(source); err != nil {
-					return &exitError{1, fmt.Errorf("registry check: %w", err)}
+				if source == "-" {
+					source = "<stdin>"
+					data, err = io.ReadAll(cmd.InOrStdin())
+				} else {
+					data, err = os.ReadFile(source)
+				}
+				if err != nil {
+					return &exitError{1, err}
 				}
 			}
 			reg, err := registry.Parse(source, data)
@@ -86,8 +95,12 @@ type checkReport struct {
 func newCheckReport(source string, reg *registry.Registry) *checkReport {
 	rep := &checkReport{
 		Source: source, Format: reg.Format.String(), Updated: reg.Updated.String(),
-		Records: len(reg.Records), ByStatus: map[string]int{}, ByProtocol: map[string]int{},
-		Aliases: len(reg.AliasPairs()), Invalid: reg.Invalid(), Diagnostics: []diagJSON{},
+		Records: len(reg.Records),
+		// Every status and protocol, zeros too: the JSON has the fields the
+		// text has.
+		ByStatus:   map[string]int{"assigned": 0, "reserved": 0, "unassigned": 0, "alias": 0},
+		ByProtocol: map[string]int{"tcp": 0, "udp": 0, "sctp": 0, "dccp": 0, "none": 0},
+		Aliases:    len(reg.AliasPairs()), Invalid: reg.Invalid(), Diagnostics: []diagJSON{},
 	}
 	if rep.Invalid == nil {
 		rep.Invalid = []string{}

@@ -37,7 +37,7 @@ func newServeCmd(env []string) *cobra.Command {
 		Long: "serve answers DNS for the zone over UDP and TCP. SIGINT and SIGTERM shut it down\n" +
 			"gracefully. SIGHUP, and any change to the registry or config file, rebuild the zone aside\n" +
 			"and swap it in; a new file that does not load is logged and the old zone keeps serving.",
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	config.AddFlags(cmd.Flags())
 	var cpuProfile string
@@ -167,7 +167,7 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	d.srv.SetTransfer(d.h.Transfer(policy))
 	d.srv.SetXoTPolicy(resolver.XoTPolicy{RequireClientCert: cfg.XoT.RequireClientCert, TLSOnly: cfg.XoT.TLSOnly})
 	if err := d.srv.Listen(cfg.Listen); err != nil {
-		return err
+		return listenError(err, "--listen")
 	}
 	if err := d.listenEncrypted(ctx, cfg); err != nil {
 		d.srv.Shutdown(context.Background())
@@ -185,7 +185,7 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	stopHTTP, err := d.serveHTTP(cfg.MetricsListen)
 	if err != nil {
 		d.srv.Shutdown(context.Background())
-		return err
+		return listenError(err, "--metrics-listen")
 	}
 	defer stopHTTP()
 	addrs := make([]string, 0, 2)

@@ -165,7 +165,7 @@ func newTLSCmd(env []string) *cobra.Command {
 			"It reads tls.cert_file, or the lab certificate that serve generates in the state directory.",
 		Args: cobra.NoArgs,
 	}
-	config.AddFlags(pin.Flags())
+	config.AddZoneFlags(pin.Flags())
 	pin.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := loadConfig(cmd, env)
 		if err != nil {

@@ -26,7 +26,7 @@ func newRegistryUpdateCmd() *cobra.Command {
 			"copy at --out is current), checks that it parses and is not drastically smaller than\n" +
 			"that copy (--force overrides the size check only), and atomically replaces it.\n" +
 			"After any failure the previous file is left as it was.",
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Path == "" {
 				p, err := registry.DefaultCachePath()
@@ -71,6 +71,7 @@ func newRegistryUpdateCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.URL, "url", registry.DefaultURL, "registry to download (XML or CSV, http or https)")
 	f.StringVar(&o.Path, "out", defaultOut, "file to replace")
+	f.SetAnnotation("out", docDefault, []string{"~/.cache/svcdns/service-names-port-numbers.xml"})
 	f.BoolVar(&o.Force, "force", false, "replace the file even with a drastically smaller registry")
 	f.DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long (0: never)")
 	return cmd

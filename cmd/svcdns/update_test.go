@@ -90,7 +90,7 @@ func TestRegistryUpdateCmd(t *testing.T) {
 		},
 		{
 			name: "500 is refused", status: http.StatusInternalServerError,
-			wantCode: 1, wantStderr: []string{"svcdns: registry: update: GET ", "500 Internal Server Error"}, wantFileRecords: 120,
+			wantCode: 1, wantStderr: []string{"svcdns registry update: GET ", "500 Internal Server Error"}, wantFileRecords: 120,
 		},
 		{
 			name: "a much smaller registry is refused", version: 2, records: 10,
@@ -111,14 +111,14 @@ func TestRegistryUpdateCmd(t *testing.T) {
 		},
 		{
 			name: "arguments are an error", version: 3, records: 130, flags: []string{"extra"},
-			wantCode: 1, wantStderr: []string{"unknown command"}, wantFileRecords: 130,
+			wantCode: 2, wantStderr: []string{`svcdns registry update: takes no arguments; got "extra"`, "Usage: svcdns registry update [flags]"}, wantFileRecords: 130,
 		},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			srv.set(st.status, st.version, st.records)
 			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), append(append([]string{}, base...), st.flags...), &stdout, &stderr, nil)
+			code := run(context.Background(), append(append([]string{}, base...), st.flags...), nil, &stdout, &stderr, nil)
 			if code != st.wantCode {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, st.wantCode, stderr.String())
 			}
@@ -154,7 +154,7 @@ func TestRegistryUpdateCmdDefaultOut(t *testing.T) {
 	ts := httptest.NewServer(&srv)
 	defer ts.Close()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"registry", "update", "--url", ts.URL}, &stdout, &stderr, nil)
+	code := run(context.Background(), []string{"registry", "update", "--url", ts.URL}, nil, &stdout, &stderr, nil)
 	want := filepath.Join(cache, "svcdns", "service-names-port-numbers.xml")
 	if code != 0 || stdout.String() != fmt.Sprintf("updated %s: 5 records (was 0)\n", want) {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())

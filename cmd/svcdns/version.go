@@ -8,20 +8,38 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
+// version is set at build time with -ldflags "-X main.version=v1.2.3"
+// (README: Install; the Dockerfile's VERSION).
 var version = ""
 
+// versionString is the version -ldflags set; else the module version Go
+// recorded (go install ...@v1.2.3, or a build in a clone); else "(devel)"
+// and the commit, when the build recorded one.
 func versionString() string {
-	v := version
+	bi, _ := debug.ReadBuildInfo()
+	return formatVersion(version, bi)
+}
+
+func formatVersion(stamped string, bi *debug.BuildInfo) string {
+	v := stamped
 	if v == "" {
 		v = "(devel)"
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			if bi.Main.Version != "" {
-				v = bi.Main.Version
-			}
+		if bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		} else if bi != nil {
+			var rev, modified string
 			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-					v += " " + s.Value[:12]
+				switch s.Key {
+				case "vcs.revision":
+					rev = s.Value
+				case "vcs.modified":
+					modified = s.Value
+				}
+			}
+			if len(rev) >= 12 {
+				v += " " + rev[:12]
+				if modified == "true" {
+					v += "-dirty"
 				}
 			}
 		}
@@ -33,7 +51,7 @@ func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintln(cmd.OutOrStdout(), versionString())
 			return nil

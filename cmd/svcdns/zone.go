@@ -25,7 +25,7 @@ func newZoneCmd(env []string) *cobra.Command {
 			"(_6081._udp) are computed per query and are not exported. With dnssec.enabled the zone\n" +
 			"is written fully signed (RRSIGs, and the NSEC or NSEC3 chain of dnssec.denial), as\n" +
 			"secondaries need it; --unsigned writes it without signatures.",
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			snaps, _, err := snapshotFor(cmd, env)
 			if err != nil {
@@ -35,7 +35,7 @@ func newZoneCmd(env []string) *cobra.Command {
 			if origin != "" {
 				i := slices.IndexFunc(snaps, func(s *zone.Snapshot) bool { return s.Origin() == strings.ToLower(dns.Fqdn(origin)) })
 				if i < 0 {
-					return fmt.Errorf("zone export: %q is not an origin served (origin, origins)", origin)
+					return fmt.Errorf("%q is not an origin served (origin, origins)", origin)
 				}
 				snap = snaps[i]
 			}
@@ -43,7 +43,7 @@ func newZoneCmd(env []string) *cobra.Command {
 			var f *os.File
 			if out != "" && out != "-" {
 				if f, err = os.Create(out); err != nil {
-					return fmt.Errorf("zone export: %w", err)
+					return err
 				}
 				defer f.Close()
 				w = f
@@ -54,10 +54,10 @@ func newZoneCmd(env []string) *cobra.Command {
 				write = snap.WriteSignedMasterFile
 			}
 			if err := write(bw); err != nil {
-				return fmt.Errorf("zone export: %w", err)
+				return err
 			}
 			if err := bw.Flush(); err != nil {
-				return fmt.Errorf("zone export: %w", err)
+				return err
 			}
 			if f != nil {
 				return f.Close()
@@ -65,7 +65,7 @@ func newZoneCmd(env []string) *cobra.Command {
 			return nil
 		},
 	}
-	config.AddFlags(export.Flags())
+	config.AddZoneFlags(export.Flags())
 	export.Flags().StringVarP(&out, "output", "o", "-", "file to write (- for standard output)")
 	export.Flags().BoolVar(&unsigned, "unsigned", false, "with dnssec.enabled, write the zone without signatures")
 	export.Flags().StringVar(&origin, "zone", "", "which origin's zone to write, when several are served (default: origin)")

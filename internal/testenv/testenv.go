@@ -5,15 +5,23 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
 // InCI reports whether the tests run under CI (CI=true).
 func InCI() bool { return os.Getenv("CI") == "true" }
+
+// SkipLogEnv names a file to which Missing appends one line per skipped
+// test ("package<TAB>test<TAB>reason"); scripts/test sets it and prints
+// what was skipped and why once the run is over, since `go test` shows
+// skips only with -v.
+const SkipLogEnv = "SKIPPED_TESTS_LOG"
 
 // Missing skips the test, or fails it in CI.
 func Missing(t testing.TB, format string, args ...any) {
@@ -21,7 +29,30 @@ func Missing(t testing.TB, format string, args ...any) {
 	if InCI() {
 		t.Fatalf("required in CI: "+format, args...)
 	}
+	logSkip(t.Name(), fmt.Sprintf(format, args...))
 	t.Skipf("missing: "+format, args...)
+}
+
+// logSkip appends to the SkipLogEnv file. Each line is one write to a
+// file opened for appending, so the test binaries of several packages
+// running at once do not mix their lines.
+func logSkip(test, reason string) {
+	path := os.Getenv(SkipLogEnv)
+	if path == "" {
+		return
+	}
+	pkg := "."
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(RepoRoot(), wd); err == nil {
+			pkg = rel
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	f.WriteString(pkg + "\t" + test + "\t" + strings.ReplaceAll(reason, "\n", " ") + "\n")
 }
 
 // RepoRoot is the module root (the directory holding go.mod).
@@ -41,7 +72,7 @@ func Shared(t testing.TB, rel string) string {
 	}
 	p := filepath.Join(dir, rel)
 	if _, err := os.Stat(p); err != nil {
-		Missing(t, "shared data %s: %v", p, err)
+		Missing(t, "shared data %s (../shared beside the clone holds the full IANA registry; see README: Development and tests)", filepath.Clean(p))
 	}
 	return p
 }
