@@ -171,7 +171,7 @@ func TestLookupMatchesServer(t *testing.T) {
 		{"_6081._udp", "PTR", "_6081._udp.ports.local.", dns.RcodeSuccess},
 		{"_udp", "SRV", "_udp.ports.local.", dns.RcodeSuccess},
 		{"b._dns-sd._udp", "PTR", "b._dns-sd._udp.ports.local.", dns.RcodeSuccess},
-		{"_services._dns-sd._udp.tcp", "PTR", "_services._dns-sd._udp.tcp.ports.local.", dns.RcodeSuccess},
+		{"_services._dns-sd._udp.a.tcp", "PTR", "_services._dns-sd._udp.a.tcp.ports.local.", dns.RcodeSuccess},
 		{"ports.local.", "SOA", "ports.local.", dns.RcodeSuccess},
 		{"ports.local", "ANY", "ports.local.", dns.RcodeSuccess},
 		{"nothing-here", "TXT", "nothing-here.ports.local.", dns.RcodeNameError},
