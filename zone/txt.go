@@ -2,6 +2,7 @@ package zone
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/svcdns/svcdns/registry"
@@ -35,38 +36,86 @@ const (
 	maxTXTTotal  = 1300
 )
 
-// txtBuilder collects key=value strings in priority order, one per key.
-type txtBuilder struct {
-	strs  []string
+// txtWriter writes the rdata of a TXT record in DNS-SD key=value form
+// (RFC 6763 §6), string by string, in place: txtvers first (§6.7), each
+// key once (§6.4, by the callers' construction), an empty value dropped,
+// and each string cut on a UTF-8 boundary to fit 255 bytes and the
+// record's 1300, so that lower-priority values are cut first. Values are
+// written with their white space folded. The build writes the services'
+// records with it, and the query path the port names'.
+type txtWriter struct {
+	msg   []byte
+	at    int // the open string's length byte
+	key   int // its key's length
 	total int
-	seen  map[string]bool
+	spans [][2]int // joinUnique's values
 }
 
-func newTXT() *txtBuilder {
-	b := &txtBuilder{seen: map[string]bool{}}
-	b.add(keyVersion, "1") // RFC 6763 §6.7: txtvers first
-	return b
+// open starts the string "key=" and returns where its value starts.
+func (w *txtWriter) open(key string) int {
+	w.at, w.key = len(w.msg), len(key)
+	w.msg = append(append(append(w.msg, 0), key...), '=')
+	return len(w.msg)
 }
 
-// add appends key=value with white space folded, cut at a UTF-8 boundary
-// to fit the string and total limits. Empty values and repeated keys are
-// dropped (RFC 6763 §6.4: a key appears once).
-func (b *txtBuilder) add(key, value string) {
-	value = foldSpace(value)
-	if value == "" || b.seen[key] {
+// close ends the open string, cutting or dropping it.
+func (w *txtWriter) close() {
+	s := w.msg[w.at+1:]
+	if len(s) == w.key+1 { // no value
+		w.msg = w.msg[:w.at]
 		return
 	}
-	s := key + "=" + value
-	limit := min(maxTXTString, maxTXTTotal-b.total-1)
-	if len(s) > limit {
-		if limit <= len(key)+1 {
+	if limit := min(maxTXTString, maxTXTTotal-w.total-1); len(s) > limit {
+		if limit <= w.key+1 {
+			w.msg = w.msg[:w.at]
 			return
 		}
-		s = cutUTF8(s, limit)
+		for limit > 0 && !utf8.RuneStart(s[limit]) {
+			limit--
+		}
+		s = s[:limit]
+		w.msg = w.msg[:w.at+1+limit]
 	}
-	b.seen[key] = true
-	b.strs = append(b.strs, s)
-	b.total += len(s) + 1
+	w.msg[w.at] = byte(len(s))
+	w.total += len(s) + 1
+}
+
+// add writes the string key=value, value folded.
+func (w *txtWriter) add(key, value string) {
+	at := w.open(key)
+	w.msg = append(w.msg, value...)
+	w.msg = w.msg[:at+foldInPlace(w.msg[at:])]
+	w.close()
+}
+
+// joinUnique writes, as the open string's value, the distinct values
+// value(0..n-1) with their white space folded, the empty ones dropped,
+// joined by "; ".
+func (w *txtWriter) joinUnique(n int, value func(i int) string) {
+	w.spans = w.spans[:0]
+next:
+	for i := range n {
+		at := len(w.msg)
+		vat := at
+		if len(w.spans) > 0 {
+			w.msg = append(w.msg, "; "...)
+			vat = len(w.msg)
+		}
+		w.msg = append(w.msg, value(i)...)
+		w.msg = w.msg[:vat+foldInPlace(w.msg[vat:])]
+		v := w.msg[vat:]
+		if len(v) == 0 {
+			w.msg = w.msg[:at]
+			continue
+		}
+		for _, sp := range w.spans {
+			if string(w.msg[sp[0]:sp[1]]) == string(v) {
+				w.msg = w.msg[:at]
+				continue next
+			}
+		}
+		w.spans = append(w.spans, [2]int{vat, len(w.msg)})
+	}
 }
 
 // cutUTF8 cuts s to at most n bytes without splitting a character.
@@ -80,53 +129,67 @@ func cutUTF8(s string, n int) string {
 	return s[:n]
 }
 
+// folded reports whether b needs no folding: ASCII, no white space but
+// single spaces between words.
+func folded[S ~string | ~[]byte](b S) bool {
+	if len(b) > 0 && (b[0] == ' ' || b[len(b)-1] == ' ') {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == ' ':
+			if b[i+1] == ' ' {
+				return false
+			}
+		case c == '\n', c == '\t', c == '\r', c == '\v', c == '\f', c >= 0x80: // possibly Unicode white space
+			return false
+		}
+	}
+	return true
+}
+
 // foldSpace turns every run of white space into one space and trims the
 // ends; most registry values need nothing, and are returned as they are.
 func foldSpace(s string) string {
-	clean := len(s) == 0 || (s[0] != ' ' && s[len(s)-1] != ' ')
-	for i := 0; clean && i < len(s); i++ {
-		switch s[i] {
-		case '\n', '\t', '\r', '\v', '\f':
-			clean = false
-		case ' ':
-			clean = i+1 < len(s) && s[i+1] != ' '
-		default:
-			if s[i] >= 0x80 { // possibly Unicode white space
-				clean = false
-			}
-		}
-	}
-	if clean {
+	if folded(s) {
 		return s
 	}
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func joinUnique(vals []string, sep string) string {
-	if len(vals) == 1 {
-		return foldSpace(vals[0])
+// foldInPlace folds white space in b as foldSpace does (strings.Fields,
+// joined by one space) and returns the folded length.
+func foldInPlace(b []byte) int {
+	if folded(b) {
+		return len(b)
 	}
-	var out []string
-	for _, v := range vals {
-		v = foldSpace(v)
-		if v == "" {
+	w := 0
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if unicode.IsSpace(r) {
+			i += size
 			continue
 		}
-		dup := false
-		for _, o := range out {
-			if o == v {
-				dup = true
+		if w > 0 {
+			b[w] = ' '
+			w++
+		}
+		for i < len(b) {
+			r, size := utf8.DecodeRune(b[i:])
+			if unicode.IsSpace(r) {
 				break
 			}
-		}
-		if !dup {
-			out = append(out, v)
+			w += copy(b[w:], b[i:i+size])
+			i += size
 		}
 	}
-	return strings.Join(out, sep)
+	return w
 }
 
 func partiesText(ps []registry.Party) string {
+	if len(ps) == 1 {
+		return ps[0].Display()
+	}
 	names := make([]string, len(ps))
 	for i, p := range ps {
 		names[i] = p.Display()
@@ -135,35 +198,35 @@ func partiesText(ps []registry.Party) string {
 }
 
 // serviceTXT renders the registry's facts about one name+protocol (which
-// may span several rows, e.g. two ports) as DNS-SD key=value strings.
-func serviceTXT(recs []*registry.Record) []string {
-	collect := func(f func(*registry.Record) string) string {
-		vals := make([]string, 0, len(recs))
-		for _, r := range recs {
-			vals = append(vals, f(r))
-		}
-		return joinUnique(vals, "; ")
+// may span several rows, e.g. two ports) as the rdata of a TXT record of
+// DNS-SD key=value strings.
+func serviceTXT(w *txtWriter, recs []*registry.Record) string {
+	w.msg, w.total = w.msg[:0], 0
+	collect := func(key string, f func(*registry.Record) string) {
+		w.open(key)
+		w.joinUnique(len(recs), func(i int) string { return f(recs[i]) })
+		w.close()
 	}
-	b := newTXT()
-	b.add(keyPort, collect(func(r *registry.Record) string {
+	w.add(keyVersion, "1")
+	collect(keyPort, func(r *registry.Record) string {
 		if !r.HasPort {
 			return ""
 		}
 		return r.Ports.String()
-	}))
-	b.add(keyProto, recs[0].Proto.String())
-	b.add(keyStatus, recs[0].Status.String())
-	b.add(keyDescription, collect(func(r *registry.Record) string { return descriptionOnly(r) }))
-	b.add(keyAssignee, collect(func(r *registry.Record) string { return partiesText(r.Assignee) }))
-	b.add(keyContact, collect(func(r *registry.Record) string { return partiesText(r.Contact) }))
-	b.add(keyRegistered, collect(func(r *registry.Record) string { return r.Registered.String() }))
-	b.add(keyModified, collect(func(r *registry.Record) string { return r.Modified.String() }))
-	b.add(keyReference, collect(func(r *registry.Record) string { return strings.Join(r.References, ", ") }))
-	b.add(keyServiceCode, collect(func(r *registry.Record) string { return r.ServiceCode }))
-	b.add(keyUnauthorized, collect(func(r *registry.Record) string { return r.Unauthorized }))
-	b.add(keyReplaces, collect(func(r *registry.Record) string { return r.Replaces }))
-	b.add(keyNotes, collect(func(r *registry.Record) string { return r.Notes }))
-	return b.strs
+	})
+	w.add(keyProto, recs[0].Proto.String())
+	w.add(keyStatus, recs[0].Status.String())
+	collect(keyDescription, descriptionOnly)
+	collect(keyAssignee, func(r *registry.Record) string { return partiesText(r.Assignee) })
+	collect(keyContact, func(r *registry.Record) string { return partiesText(r.Contact) })
+	collect(keyRegistered, func(r *registry.Record) string { return r.Registered.String() })
+	collect(keyModified, func(r *registry.Record) string { return r.Modified.String() })
+	collect(keyReference, func(r *registry.Record) string { return strings.Join(r.References, ", ") })
+	collect(keyServiceCode, func(r *registry.Record) string { return r.ServiceCode })
+	collect(keyUnauthorized, func(r *registry.Record) string { return r.Unauthorized })
+	collect(keyReplaces, func(r *registry.Record) string { return r.Replaces })
+	collect(keyNotes, func(r *registry.Record) string { return r.Notes })
+	return string(w.msg)
 }
 
 // descriptionOnly drops the "IANA assigned this well-formed service name
