@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -15,16 +16,49 @@ import (
 // by default: the DNS Flag Day 2020 value, which avoids IP fragmentation.
 const DefaultUDPSize = 1232
 
-// Handler answers DNS queries from the current zone snapshot. The
-// snapshot and its reply cache are swapped together, atomically, by Swap;
-// the query path reads them without locks.
+// Handler answers DNS queries from a set of zone snapshots, one per
+// origin: a question goes to the zone with the longest origin that
+// contains its name, and is REFUSED when none does. The set is swapped
+// atomically; the query path reads it without locks.
 type Handler struct {
-	state     atomic.Pointer[served]
-	udpSize   uint16
-	log       *slog.Logger
-	cacheSize atomic.Int64
-	stats     Stats
-	tsigKeys  map[string]TSIGKey // by key name; set before serving
+	state    atomic.Pointer[zoneSet]
+	udpSize  uint16
+	log      *slog.Logger
+	stats    Stats
+	tsigKeys map[string]TSIGKey // by key name; set before serving
+}
+
+// zoneSet is the snapshots served, longest origin first.
+type zoneSet struct {
+	zones []*zone.Snapshot
+}
+
+// ErrZones is matched by the errors of a set of zones that cannot be
+// served together.
+var ErrZones = errors.New("resolver: zones")
+
+func newZoneSet(zones []*zone.Snapshot) (*zoneSet, error) {
+	if len(zones) == 0 {
+		return nil, fmt.Errorf("%w: none to serve", ErrZones)
+	}
+	zs := &zoneSet{zones: slices.Clone(zones)}
+	slices.SortStableFunc(zs.zones, func(a, b *zone.Snapshot) int { return len(b.OriginWire()) - len(a.OriginWire()) })
+	for i := 1; i < len(zs.zones); i++ {
+		if zs.zones[i].Origin() == zs.zones[i-1].Origin() {
+			return nil, fmt.Errorf("%w: origin %s twice", ErrZones, zs.zones[i].Origin())
+		}
+	}
+	return zs, nil
+}
+
+// find returns the zone that answers a wire name (lower case), or nil.
+func (zs *zoneSet) find(name []byte) *zone.Snapshot {
+	for _, z := range zs.zones {
+		if z.Contains(name) {
+			return z
+		}
+	}
+	return nil
 }
 
 // SetTSIGKeys sets the keys that signed queries are verified with and
@@ -46,15 +80,24 @@ func (h *Handler) verifyTSIG(in []byte, t *dns.TSIG) (TSIGKey, int) {
 	return k, dns.RcodeSuccess
 }
 
-// served is a snapshot with the cache of replies computed from it.
-type served struct {
-	snap  *zone.Snapshot
-	cache *replyCache // nil: no cache
+// NewHandler returns a handler serving one zone. udpSize is the EDNS
+// payload size to advertise (0: DefaultUDPSize); log may be nil.
+func NewHandler(snap *zone.Snapshot, udpSize uint16, log *slog.Logger) *Handler {
+	h, err := NewHandlerZones([]*zone.Snapshot{snap}, udpSize, log)
+	if err != nil {
+		panic(err) // one zone is always a valid set
+	}
+	return h
 }
 
-// NewHandler returns a handler serving snap. udpSize is the EDNS payload
-// size to advertise (0: DefaultUDPSize); log may be nil.
-func NewHandler(snap *zone.Snapshot, udpSize uint16, log *slog.Logger) *Handler {
+// NewHandlerZones returns a handler serving several zones, each under its
+// own origin (ports.local. and ports.home.arpa., say); two zones may not
+// share an origin.
+func NewHandlerZones(zones []*zone.Snapshot, udpSize uint16, log *slog.Logger) (*Handler, error) {
+	zs, err := newZoneSet(zones)
+	if err != nil {
+		return nil, err
+	}
 	if udpSize == 0 {
 		udpSize = DefaultUDPSize
 	}
@@ -62,44 +105,79 @@ func NewHandler(snap *zone.Snapshot, udpSize uint16, log *slog.Logger) *Handler 
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{udpSize: udpSize, log: log}
-	h.cacheSize.Store(DefaultCacheSize)
-	h.state.Store(h.serve(snap))
-	return h
+	h.state.Store(zs)
+	return h, nil
 }
 
-func (h *Handler) serve(snap *zone.Snapshot) *served {
-	st := &served{snap: snap}
-	if n := h.cacheSize.Load(); n > 0 {
-		st.cache = newReplyCache(int(n), DefaultCacheBytes)
-	}
-	return st
-}
-
-// SetCacheSize sets how many packed replies are kept per snapshot (0: no
-// cache, every reply is computed) and empties the cache.
-func (h *Handler) SetCacheSize(n int) {
-	h.cacheSize.Store(int64(n))
-	h.state.Store(h.serve(h.Zone()))
-}
-
-// Swap replaces the zone served, with an empty reply cache, and returns
-// the previous zone.
+// Swap serves snap in place of the zone with the same origin and returns
+// that zone; with one zone served, snap replaces it whatever its origin
+// (a reload may move the origin). A new origin is added to the set, and
+// nil is returned.
 func (h *Handler) Swap(snap *zone.Snapshot) *zone.Snapshot {
-	return h.state.Swap(h.serve(snap)).snap
+	for {
+		cur := h.state.Load()
+		next := slices.Clone(cur.zones)
+		var old *zone.Snapshot
+		switch i := slices.IndexFunc(next, func(z *zone.Snapshot) bool { return z.Origin() == snap.Origin() }); {
+		case i >= 0:
+			old, next[i] = next[i], snap
+		case len(next) == 1:
+			old, next[0] = next[0], snap
+		default:
+			next = append(next, snap)
+		}
+		zs, err := newZoneSet(next)
+		if err != nil {
+			panic(err) // origins stay distinct by construction
+		}
+		if h.state.CompareAndSwap(cur, zs) {
+			return old
+		}
+	}
 }
 
-// Zone returns the snapshot being served.
-func (h *Handler) Zone() *zone.Snapshot { return h.state.Load().snap }
+// SwapZones replaces the whole set of zones served.
+func (h *Handler) SwapZones(zones []*zone.Snapshot) error {
+	zs, err := newZoneSet(zones)
+	if err != nil {
+		return err
+	}
+	h.state.Store(zs)
+	return nil
+}
 
-// Respond computes the reply to req, already sized for the transport: over
-// UDP an answer too large for the client's payload size has its additional
-// section dropped, then is sent empty with TC=1 (RFC 2181 §9, RFC 7766).
-// It returns nil for a message that must not be answered (a response).
+// Zone returns the zone served; with several, the one with the longest
+// origin.
+func (h *Handler) Zone() *zone.Snapshot { return h.state.Load().zones[0] }
+
+// Zones returns the zones served, longest origin first.
+func (h *Handler) Zones() []*zone.Snapshot { return slices.Clone(h.state.Load().zones) }
+
+// ZoneFor returns the zone whose origin is origin (any case), or nil.
+func (h *Handler) ZoneFor(origin string) *zone.Snapshot {
+	for _, z := range h.state.Load().zones {
+		if strings.EqualFold(dns.Fqdn(origin), z.Origin()) {
+			return z
+		}
+	}
+	return nil
+}
+
+// Respond computes the reply to req on dns.Msg values, already sized for
+// the transport: over UDP an answer too large for the client's payload
+// size has its additional section dropped, then is sent empty with TC=1
+// (RFC 2181 §9, RFC 7766). It returns nil for a message that must not be
+// answered (a response).
+//
+// Every plain query is answered on the wire (AnswerWire) from the
+// compiled zone; Respond serves `svcdns lookup` and the rare queries the
+// wire path hands over (TSIG-signed, EDNS versions above 0, unusual
+// shapes). A test keeps the two byte-equal.
 func (h *Handler) Respond(req *dns.Msg, tcp bool) *dns.Msg {
-	return h.respond(h.state.Load().snap, req, tcp)
+	return h.respond(h.state.Load(), req, tcp)
 }
 
-func (h *Handler) respond(snap *zone.Snapshot, req *dns.Msg, tcp bool) *dns.Msg {
+func (h *Handler) respond(zs *zoneSet, req *dns.Msg, tcp bool) *dns.Msg {
 	if req.Response {
 		return nil // never answer a response: no reflection loops
 	}
@@ -142,7 +220,15 @@ func (h *Handler) respond(snap *zone.Snapshot, req *dns.Msg, tcp bool) *dns.Msg 
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT:
 		return setRcode(resp, dns.RcodeRefused)
 	}
-
+	var buf [256]byte
+	n, err := dns.PackDomainName(dns.Fqdn(q.Name), buf[:], 0, nil, false)
+	var snap *zone.Snapshot
+	if err == nil {
+		snap = zs.find(lowerASCII(buf[:n]))
+	}
+	if snap == nil {
+		return setRcode(resp, dns.RcodeRefused)
+	}
 	ans := snap.Lookup(q.Name, q.Qtype)
 	h.fill(resp, q, ans)
 	if !tcp {
@@ -151,8 +237,9 @@ func (h *Handler) respond(snap *zone.Snapshot, req *dns.Msg, tcp bool) *dns.Msg 
 	return resp
 }
 
-// fill maps a lookup outcome onto the reply: the one place where outcomes
-// become rcodes and sections.
+// fill maps a lookup outcome onto the reply: the one place on the dns.Msg
+// path where outcomes become rcodes and sections (writeAnswer is its
+// twin on the wire).
 func (h *Handler) fill(resp *dns.Msg, q dns.Question, ans zone.Answer) {
 	switch ans.Outcome {
 	case zone.NotAuth:

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -48,7 +47,7 @@ func (h *Handler) transfer(c net.Conn, query []byte, p TransferPolicy) error {
 		return writeTCP(c, formErr(query, nil))
 	}
 	q := req.Question[0]
-	snap := h.Zone()
+	snap := h.ZoneFor(q.Name)
 	reply := func(rcode int) error {
 		m := new(dns.Msg)
 		m.SetRcode(req, rcode)
@@ -58,7 +57,7 @@ func (h *Handler) transfer(c net.Conn, query []byte, p TransferPolicy) error {
 		}
 		return writeTCP(c, wire)
 	}
-	if !strings.EqualFold(dns.Fqdn(q.Name), snap.Origin()) || q.Qclass != dns.ClassINET {
+	if snap == nil || q.Qclass != dns.ClassINET {
 		h.log.Info("transfer refused: not this zone", "remote", c.RemoteAddr().String(), "zone", q.Name)
 		return reply(dns.RcodeNotAuth)
 	}
