@@ -110,7 +110,7 @@ func Build(reg *registry.Registry, opts Options, prev *Snapshot) (*Snapshot, err
 		originWire: ow,
 		opts:       opts,
 		ports:      newPortTable(reg),
-		b:          &builder{nodes: make(map[string]*bnode, 2*len(reg.Records))},
+		b:          &builder{nodes: make(map[string]*bnode, 2*len(reg.Records)), order: make([]*bnode, 0, 2*len(reg.Records))},
 	}
 	defer func() { s.b = nil }()
 	if err := s.addApex(); err != nil {
@@ -321,7 +321,7 @@ func (s *Snapshot) addServices(reg *registry.Registry) error {
 		}()
 	}
 	wg.Wait()
-	var types []serviceType
+	types := make([]serviceType, 0, len(keys))
 	ttl := &s.opts.TTL
 	for i := range made {
 		m := &made[i]

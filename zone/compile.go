@@ -173,6 +173,7 @@ func (s *Snapshot) compile() error {
 	for w := range cs {
 		c := &cs[w]
 		c.s = s
+		c.answers = make([]answer, 0, 4*chunk) // a service's name has 4, its instance 3
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
