@@ -60,8 +60,8 @@ func (h *Handler) Stats() *Stats { return &h.stats }
 
 // answerWire answers in; wire says whether the compiled path did.
 func (h *Handler) answerWire(in []byte, tcp bool, out []byte) (resp []byte, qtype uint16, kind int, wire bool) {
-	q, ok := parseWire(in)
-	if !ok {
+	var q wireQuery
+	if !parseWireInto(in, &q) {
 		resp, qtype, kind = h.answerSlow(in, tcp, out)
 		return resp, qtype, kind, false
 	}
@@ -82,6 +82,20 @@ const (
 func (h *Handler) writeAnswer(zs *zoneSet, q *wireQuery, in []byte, tcp bool, out []byte) []byte {
 	out = append(out[:0], in[:q.end]...) // the ID and the question as asked (0x20)
 	flags := uint16(flagQR) | q.flags&(flagRD|flagCD)
+	// Over UDP the reply must fit the client's payload size (RFC 6891
+	// §6.2.5; 512 bytes without EDNS): the zone leaves out the additional
+	// section, then everything, and the reply goes out with TC=1, which
+	// sends the client to TCP (RFC 2181 §9, RFC 7766).
+	limit, opt := dns.MaxMsgSize, 0
+	if q.edns {
+		opt = optLen
+	}
+	if !tcp {
+		limit = dns.MinMsgSize
+		if q.edns {
+			limit = int(max(min(q.udpSize, h.udpSize), dns.MinMsgSize))
+		}
+	}
 	var r zone.Reply
 	rcode := dns.RcodeRefused
 	var snap *zone.Snapshot
@@ -93,42 +107,33 @@ func (h *Handler) writeAnswer(zs *zoneSet, q *wireQuery, in []byte, tcp bool, ou
 		}
 	}
 	if snap != nil {
-		out, r = snap.AppendAnswer(out, zone.Question{Name: q.name(), Type: q.qtype})
+		zq := zone.Question{Name: q.name(), Type: q.qtype}
+		if !tcp {
+			zq.Room = limit - q.end - opt
+		}
+		out, r = snap.AppendAnswer(out, zq)
 		flags |= flagAA
 		rcode = dns.RcodeSuccess
 		if r.Outcome == zone.NameError {
 			rcode = dns.RcodeNameError
 		}
 	}
-	var svc []byte // the invalid service name an Extended DNS Error names
+	var ede []byte // the text of an Extended DNS Error (RFC 8914)
+	var edeBuf [edeMax]byte
 	if r.Invalid != registry.RuleOK && q.edns {
-		svc = q.name()[2 : 1+q.name()[0]]
+		ede = appendEDEText(edeBuf[:0], q.name()[2:1+q.name()[0]], r.Invalid)
+		// A NameError has no additional section: the error's text fits
+		// with the SOA, or the reply is truncated.
+		if !tcp && len(out)+opt+edeHeader+len(ede) > limit {
+			out, r.Answer, r.Authority, r.Truncated = out[:q.end], 0, 0, true
+		}
 	}
-	if !tcp {
-		limit := dns.MinMsgSize
-		if q.edns {
-			limit = int(max(min(q.udpSize, h.udpSize), dns.MinMsgSize))
-		}
-		opt := 0
-		if q.edns {
-			opt = optLen
-			if svc != nil {
-				opt += edeHeader + edeLen(svc, r.Invalid)
-			}
-		}
-		// RFC 2181 §9: first without the additional section, then empty
-		// with TC=1, which sends the client to TCP (RFC 7766).
-		if len(out)+opt > limit && r.Additional > 0 {
-			out, r.Additional = out[:r.AdditionalAt], 0
-		}
-		if len(out)+opt > limit {
-			out, r.Answer, r.Authority = out[:q.end], 0, 0
-			flags |= flagTC
-		}
+	if r.Truncated {
+		flags |= flagTC
 	}
 	ar := r.Additional
 	if q.edns {
-		out = h.appendOPT(out, q.do, svc, r.Invalid)
+		out = h.appendOPT(out, q.do, ede)
 		ar++
 	}
 	binary.BigEndian.PutUint16(out[2:], flags|uint16(rcode))
@@ -140,9 +145,9 @@ func (h *Handler) writeAnswer(zs *zoneSet, q *wireQuery, in []byte, tcp bool, ou
 }
 
 // appendOPT writes the reply's OPT record (RFC 6891 §6.1.2): the payload
-// size the server honours, the query's DO bit and, for an invalid service
-// name, an Extended DNS Error saying which rule it breaks (RFC 8914).
-func (h *Handler) appendOPT(out []byte, do bool, svc []byte, rule registry.Rule) []byte {
+// size the server honours, the query's DO bit and, when ede is not nil,
+// an Extended DNS Error with that text (RFC 8914, INFO-CODE 0, Other).
+func (h *Handler) appendOPT(out []byte, do bool, ede []byte) []byte {
 	var ttl uint32
 	if do {
 		ttl = 1 << 15
@@ -150,24 +155,25 @@ func (h *Handler) appendOPT(out []byte, do bool, svc []byte, rule registry.Rule)
 	out = append(out, 0, 0, byte(dns.TypeOPT))
 	out = binary.BigEndian.AppendUint16(out, h.udpSize)
 	out = binary.BigEndian.AppendUint32(out, ttl)
-	if svc == nil {
+	if ede == nil {
 		return append(out, 0, 0)
 	}
-	rdlen := len(out)
-	out = append(out, 0, 0, 0, optEDE, 0, 0, 0, 0) // RDLENGTH, code, length, INFO-CODE 0 (Other)
-	text := len(out)
-	out = append(out, edePrefix...)
-	out = strconv.AppendQuote(out, unsafe.String(unsafe.SliceData(svc), len(svc)))
-	out = append(append(out, ' '), rule.String()...)
-	binary.BigEndian.PutUint16(out[text-4:], uint16(2+len(out)-text))
-	binary.BigEndian.PutUint16(out[rdlen:], uint16(len(out)-rdlen-2))
-	return out
+	out = binary.BigEndian.AppendUint16(out, uint16(edeHeader+len(ede)))
+	out = append(out, 0, optEDE)
+	out = binary.BigEndian.AppendUint16(out, uint16(2+len(ede)))
+	return append(append(out, 0, 0), ede...)
 }
 
-// edeLen is the length of the Extended DNS Error text appendOPT writes.
-func edeLen(svc []byte, rule registry.Rule) int {
-	var buf [4*63 + 2]byte
-	return len(edePrefix) + len(strconv.AppendQuote(buf[:0], unsafe.String(unsafe.SliceData(svc), len(svc)))) + 1 + len(rule.String())
+// edeMax bounds the text appendEDEText writes: the prefix, a label of at
+// most 62 bytes quoted (4 bytes each at worst, and the quotes) and the
+// longest rule.
+const edeMax = len(edePrefix) + 4*62 + 2 + 1 + 64
+
+// appendEDEText writes why the service name svc cannot exist.
+func appendEDEText(b, svc []byte, rule registry.Rule) []byte {
+	b = append(b, edePrefix...)
+	b = strconv.AppendQuote(b, unsafe.String(unsafe.SliceData(svc), len(svc)))
+	return append(append(b, ' '), rule.String()...)
 }
 
 // answerSlow unpacks and answers a query the wire path does not take: an

@@ -54,13 +54,22 @@ type statShard struct {
 }
 
 func typeIndex(t uint16) int {
-	for i, s := range statTypes {
-		if s.code == t {
-			return i
-		}
+	if t < uint16(len(typeIndexes)) {
+		return int(typeIndexes[t])
 	}
 	return len(statTypes)
 }
+
+// typeIndexes maps the QTYPEs below 256 to their index in statTypes.
+var typeIndexes = func() (m [256]uint8) {
+	for t := range m {
+		m[t] = uint8(len(statTypes))
+	}
+	for i, s := range statTypes {
+		m[s.code] = uint8(i)
+	}
+	return m
+}()
 
 // kindOf reads the kind of a packed reply from its header; nil is a
 // dropped query. Extended rcodes (BADVERS) live in the OPT record and are

@@ -37,29 +37,37 @@ func (q *wireQuery) name() []byte { return q.lower[:q.lowerLen] }
 // after it. Anything else (ok == false) takes the full path, which
 // answers it or says why not.
 func parseWire(b []byte) (q wireQuery, ok bool) {
+	ok = parseWireInto(b, &q)
+	return q, ok
+}
+
+// parseWireInto is parseWire filling in q, which the answer path keeps on
+// its stack.
+func parseWireInto(b []byte, q *wireQuery) bool {
+	q.edns, q.do, q.udpSize = false, false, 0
 	if len(b) < 12+5 {
-		return q, false
+		return false
 	}
 	q.id = binary.BigEndian.Uint16(b[0:])
 	q.flags = binary.BigEndian.Uint16(b[2:])
 	if q.flags&flagQR != 0 || (q.flags>>11)&0xF != 0 {
-		return q, false
+		return false
 	}
 	qd, an, ns, ar := binary.BigEndian.Uint16(b[4:]), binary.BigEndian.Uint16(b[6:]), binary.BigEndian.Uint16(b[8:]), binary.BigEndian.Uint16(b[10:])
 	if qd != 1 || an != 0 || ns != 0 || ar > 1 {
-		return q, false
+		return false
 	}
 	off := 12
 	for {
 		if off >= len(b) {
-			return q, false
+			return false
 		}
 		l := int(b[off])
 		if l > 63 { // a compression pointer or a reserved label type
-			return q, false
+			return false
 		}
 		if off-12+1+l > 255 { // RFC 1035 §2.3.4: 255 octets with the root
-			return q, false
+			return false
 		}
 		q.lower[off-12] = byte(l)
 		if l == 0 {
@@ -67,7 +75,7 @@ func parseWire(b []byte) (q wireQuery, ok bool) {
 			break
 		}
 		if off+1+l > len(b) {
-			return q, false
+			return false
 		}
 		for i, c := range b[off+1 : off+1+l] {
 			if c >= 'A' && c <= 'Z' {
@@ -80,7 +88,7 @@ func parseWire(b []byte) (q wireQuery, ok bool) {
 	q.lowerLen = off - 12
 	q.qname = b[12:off]
 	if off+4 > len(b) {
-		return q, false
+		return false
 	}
 	q.qtype = binary.BigEndian.Uint16(b[off:])
 	q.qclass = binary.BigEndian.Uint16(b[off+2:])
@@ -90,18 +98,18 @@ func parseWire(b []byte) (q wireQuery, ok bool) {
 		// OPT: root name, TYPE 41, CLASS = payload size, TTL = extended
 		// rcode, version, DO bit (RFC 6891 §6.1.2).
 		if off+11 > len(b) || b[off] != 0 || binary.BigEndian.Uint16(b[off+1:]) != 41 {
-			return q, false
+			return false
 		}
 		q.edns = true
 		q.udpSize = binary.BigEndian.Uint16(b[off+3:])
 		if b[off+6] != 0 { // version > 0: BADVERS, on the full path
-			return q, false
+			return false
 		}
 		q.do = b[off+7]&0x80 != 0
 		rdlen := int(binary.BigEndian.Uint16(b[off+9:]))
 		off += 11 + rdlen
 	}
-	return q, off == len(b)
+	return off == len(b)
 }
 
 // lowerASCII lower-cases the ASCII letters of a wire name in place.

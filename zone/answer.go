@@ -16,6 +16,13 @@ type Question struct {
 	// (ASCII, RFC 4343); Contains must report it in the zone.
 	Name []byte
 	Type uint16
+	// Room is the most bytes the sections may take (over UDP, what the
+	// client's payload size leaves after the header, question and OPT);
+	// 0 means no limit (TCP). An answer larger than Room loses its
+	// additional section, and if still too large is not written at all
+	// and Reply.Truncated is set (RFC 2181 §9): the client is to ask
+	// again over TCP (RFC 7766).
+	Room int
 }
 
 // Reply says what AppendAnswer wrote after the question.
@@ -28,6 +35,9 @@ type Reply struct {
 	// AdditionalAt is the length of the message without its additional
 	// section: cutting it there drops that section whole (RFC 2181 §9).
 	AdditionalAt int
+	// Truncated says the answer did not fit Question.Room: no section was
+	// written, and the reply is to be sent with TC=1.
+	Truncated bool
 	// Invalid is, for a NameError at _NAME._PROTO.ORIGIN, the RFC 6335
 	// §5.1 rule that NAME breaks (RuleOK when none); NAME is the
 	// question's first label without its underscore. The resolver says so
@@ -51,33 +61,54 @@ func (s *Snapshot) OriginWire() string { return s.originWire }
 // It does not allocate when msg has room for the answer; it is the answer
 // path for every transport (docs/answer-path.md).
 func (s *Snapshot) AppendAnswer(msg []byte, q Question) ([]byte, Reply) {
-	if len(msg) != 12+len(q.Name)+4 || !s.Contains(q.Name) {
+	// The caller found the zone with Contains; checking the origin's
+	// bytes only keeps a wrong call from writing nonsense.
+	o := len(q.Name) - len(s.originWire)
+	if len(msg) != 12+len(q.Name)+4 || o < 0 || string(q.Name[o:]) != s.originWire {
 		panic("zone: AppendAnswer: msg is not a header and the question of q.Name, or q.Name is not in the zone")
 	}
-	rel := q.Name[:len(q.Name)-len(s.originWire)]
+	rel := q.Name[:o]
 	n := s.find(rel)
 	if n != nil && n.flags()&nodeENT == 0 {
 		for i := range n.count() {
 			if a := n.answer(i); a.qtype == q.Type || a.flags&answerOther != 0 {
-				return s.appendBlob(msg, a)
+				return s.appendBlob(msg, a, q.Room)
 			}
 		}
-		return s.appendNegative(msg, q.Name, NoData)
+		out, r := s.appendNegative(msg, q.Name, NoData)
+		return fit(out, r, len(msg), q.Room)
 	}
 	if port, proto, ok := portName(rel); ok {
-		return s.appendPort(msg, q, port, proto)
+		out, r := s.appendPort(msg, q, port, proto)
+		return fit(out, r, len(msg), q.Room)
 	}
 	if n != nil {
-		return s.appendNegative(msg, q.Name, NoData)
+		out, r := s.appendNegative(msg, q.Name, NoData)
+		return fit(out, r, len(msg), q.Room)
 	}
-	msg, r := s.appendNegative(msg, q.Name, NameError)
+	out, r := s.appendNegative(msg, q.Name, NameError)
 	r.Invalid = invalidService(rel)
-	return msg, r
+	return fit(out, r, len(msg), q.Room)
 }
 
-// appendBlob copies a compiled answer.
-func (s *Snapshot) appendBlob(msg []byte, a answer) ([]byte, Reply) {
+// fit cuts the sections written after start to room bytes (0: no
+// limit): the additional section first, then everything (RFC 2181 §9).
+func fit(msg []byte, r Reply, start, room int) ([]byte, Reply) {
+	if room == 0 || len(msg)-start <= room {
+		return msg, r
+	}
+	if r.Additional > 0 && r.AdditionalAt-start <= room {
+		r.Additional = 0
+		return msg[:r.AdditionalAt], r
+	}
+	r.Answer, r.Authority, r.Additional, r.AdditionalAt, r.Truncated = 0, 0, 0, start, true
+	return msg[:start], r
+}
+
+// appendBlob copies a compiled answer, or as much of it as room allows.
+func (s *Snapshot) appendBlob(msg []byte, a answer, room int) ([]byte, Reply) {
 	h := s.blobAt(a.off)
+	body := h[blobHeader:]
 	r := Reply{
 		Outcome:      Outcome(a.flags & answerOutcome),
 		AdditionalAt: len(msg) + int(binary.BigEndian.Uint16(h[2:])),
@@ -85,7 +116,16 @@ func (s *Snapshot) appendBlob(msg []byte, a answer) ([]byte, Reply) {
 		Authority:    binary.BigEndian.Uint16(h[6:]),
 		Additional:   binary.BigEndian.Uint16(h[8:]),
 	}
-	return append(msg, h[blobHeader:]...), r
+	if room > 0 && len(body) > room {
+		// Cut before copying: a truncated DNS-SD list copies nothing.
+		if cut := r.AdditionalAt - len(msg); r.Additional > 0 && cut <= room {
+			r.Additional = 0
+			return append(msg, body[:cut]...), r
+		}
+		r.Answer, r.Authority, r.Additional, r.AdditionalAt, r.Truncated = 0, 0, 0, len(msg), true
+		return msg, r
+	}
+	return append(msg, body...), r
 }
 
 // appendNegative writes the SOA of a negative answer from the template for

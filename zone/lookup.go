@@ -155,7 +155,7 @@ func (s *Snapshot) RRs(name string) []dns.RR {
 		if a.flags&answerOwn == 0 {
 			continue
 		}
-		msg, r := s.appendBlob(s.question(w, a.qtype), a)
+		msg, r := s.appendBlob(s.question(w, a.qtype), a, 0)
 		m := unpackSections(msg, r.Answer, r.Authority, r.Additional)
 		for _, rr := range m.Answer {
 			rr.Header().Name = display
