@@ -307,9 +307,14 @@ func (c *compiler) compileAnswer(n *bnode, qtype uint16, flags uint8) {
 	p := &c.p
 	p.start(qname)
 	sections := len(p.buf)
+	var prev string // the previous record's owner, and whether it is the question
+	prevIsQ := false
 	for _, r := range c.ans {
+		if r.owner != prev {
+			prev, prevIsQ = r.owner, len(r.owner) == len(qname) && equalFold(r.owner, qname)
+		}
 		owner := r.owner
-		if len(owner) == len(qname) && equalFold(owner, qname) {
+		if prevIsQ {
 			// The answer repeats the question's spelling (0x20); written
 			// as a pointer to it, it follows whatever the client sent.
 			owner = qname
