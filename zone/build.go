@@ -189,6 +189,15 @@ func (s *Snapshot) add(owner string, rr dns.RR) {
 		}
 		s.b.last, s.b.lastWire = owner, ow
 	}
+	h := rr.Header()
+	if p, ok := rr.(*dns.PTR); ok { // the browse tree's many
+		target, err := wireName(p.Ptr)
+		if err != nil {
+			panic(fmt.Sprintf("zone: add %s: %v", rr, err))
+		}
+		s.addWire(ow, h.Rrtype, h.Ttl, target)
+		return
+	}
 	if s.b.scratch == nil {
 		s.b.scratch = make([]byte, dns.MaxMsgSize)
 	}
@@ -196,7 +205,6 @@ func (s *Snapshot) add(owner string, rr dns.RR) {
 	if err != nil {
 		panic(fmt.Sprintf("zone: add %s: %v", rr, err))
 	}
-	h := rr.Header()
 	start := nameLen(ow) + 10 // the owner as packed, TYPE, CLASS, TTL, RDLENGTH
 	s.addWire(ow, h.Rrtype, h.Ttl, string(s.b.scratch[start:end]))
 }

@@ -15,11 +15,42 @@ import (
 // kept; a name that is not fully qualified is taken as one.
 func wireName(name string) (string, error) {
 	var buf [256]byte
+	if w, ok := plainWire(buf[:0], name); ok {
+		return string(w), nil
+	}
 	n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
 	if err != nil {
 		return "", fmt.Errorf("name %q: %w", name, err)
 	}
 	return string(buf[:n]), nil
+}
+
+// plainWire converts the common name, fully qualified and without
+// escapes, with no label empty or over 63 bytes and 255 bytes in all, as
+// PackDomainName would; ok is false for any other, which PackDomainName
+// then converts (or refuses).
+func plainWire(b []byte, name string) (w []byte, ok bool) {
+	if name == "." {
+		return append(b, 0), true
+	}
+	if len(name) < 2 || len(name) > 254 || name[len(name)-1] != '.' {
+		return nil, false
+	}
+	start := 0
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			return nil, false
+		case '.':
+			l := i - start
+			if l == 0 || l > 63 {
+				return nil, false
+			}
+			b = append(append(b, byte(l)), name[start:i]...)
+			start = i + 1
+		}
+	}
+	return append(b, 0), true
 }
 
 // presentationName renders a wire name exactly as miekg/dns renders a name
