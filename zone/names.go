@@ -52,21 +52,6 @@ func presentation(name string) (string, error) {
 // protoLabel is the RFC 6763 §7 / RFC 2782 protocol label, "_tcp".
 func protoLabel(p registry.Protocol) string { return "_" + p.String() }
 
-// protoFromLabel maps "_tcp" (any case) to its Protocol.
-func protoFromLabel(l string) (registry.Protocol, bool) {
-	switch strings.ToLower(l) {
-	case "_tcp":
-		return registry.TCP, true
-	case "_udp":
-		return registry.UDP, true
-	case "_sctp":
-		return registry.SCTP, true
-	case "_dccp":
-		return registry.DCCP, true
-	}
-	return registry.ProtoNone, false
-}
-
 // ServiceOwner is the owner name of a service's SRV and TXT records:
 // _NAME._PROTO.ORIGIN, with NAME lower-cased and escaped ("_z39\.50._tcp").
 func ServiceOwner(name string, p registry.Protocol, origin string) (string, error) {
@@ -97,19 +82,6 @@ func unescapeLabel(l string) string {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// splitFirst splits "a.b.c." into "a" and "b.c.", honouring escaped dots.
-func splitFirst(name string) (label, rest string) {
-	for i := 0; i < len(name); i++ {
-		switch name[i] {
-		case '\\':
-			i++
-		case '.':
-			return name[:i], name[i+1:]
-		}
-	}
-	return name, ""
-}
 
 // isSubdomain reports whether name (lower-case, FQDN) is origin or below it.
 func isSubdomain(name, origin string) bool {
