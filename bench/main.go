@@ -92,7 +92,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "length of the warm-up run before each server's runs")
 	flag.IntVar(&o.runs, "runs", 3, "runs per server, load, setting and mode")
 	flag.StringVar(&modes, "modes", "udp,tcp", "transports to measure the mix on (the other loads are UDP)")
-	flag.StringVar(&loads, "loads", strings.Join(allLoads, ","), "loads to measure: "+strings.Join(allLoads, ", "))
+	flag.StringVar(&loads, "loads", strings.Join(allLoads, ","), "loads to measure: "+strings.Join(allLoads, ", ")+"; none: start-up and memory only")
 	flag.StringVar(&settings, "settings", "10x100,4x200", "dnsperf client settings, CLIENTSxOUTSTANDING (-c, -q)")
 	flag.IntVar(&o.rate, "rate", 40000, "offered load (dnsperf -Q) of the fixed-rate runs of the mix, UDP; 0: none")
 	flag.StringVar(&servers, "servers", "svcdns,knot,nsd", "servers to measure")
@@ -105,7 +105,9 @@ func main() {
 	flag.Parse()
 	o.modes = strings.Split(modes, ",")
 	o.servers = strings.Split(servers, ",")
-	o.loads = strings.Split(loads, ",")
+	if o.loads = strings.Split(loads, ","); loads == "none" {
+		o.loads = nil // start-up and memory only
+	}
 	var err error
 	if o.settings, err = parseSettings(settings); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
