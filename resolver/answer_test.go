@@ -177,10 +177,11 @@ func mixCase(rng *rand.Rand, s string) string {
 // TestWireEqualsMsgPath answers the benchmark query mix and a sample of
 // every kind of name (answerKinds), on the wire path (from the compiled
 // zone) and on dns.Msg values (Respond, packed by miekg/dns): the replies
-// must be equal byte for byte. Every question of the mix, and of the
-// small kinds, is asked in every transport and EDNS variant; the others
-// in one variant each, in turn. Every other question is asked in mixed
-// case, with RD set, and IDs and CD bits vary.
+// must be equal byte for byte, each with its OPT as its last record (so
+// that options can be added to it, edns.go). Every question of the mix,
+// and of the small kinds, is asked in every transport and EDNS variant;
+// the others in one variant each, in turn. Every other question is asked
+// in mixed case, with RD set, and IDs and CD bits vary.
 func TestWireEqualsMsgPath(t *testing.T) {
 	h := resolver.NewHandler(zonetest.Full(t), 0, nil)
 	type sample struct {
@@ -206,6 +207,9 @@ func TestWireEqualsMsgPath(t *testing.T) {
 			t.Fatalf("%s %s: the wire path does not take the query", q, v.name)
 		}
 		got := h.AnswerWire(in, v.tcp, out)
+		if v.edns && !resolver.EndsWithOPT(got) {
+			t.Fatalf("%s %s: the reply's OPT is not its last record", q, v.name)
+		}
 		want := h.AnswerViaMsg(in, v.tcp)
 		if !bytes.Equal(got, want) {
 			g, w := new(dns.Msg), new(dns.Msg)

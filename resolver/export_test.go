@@ -37,3 +37,10 @@ func ParsesAsPlain(in []byte) bool {
 	_, ok := parseWire(in)
 	return ok
 }
+
+// EndsWithOPT reports whether a packed reply's last record is its OPT, as
+// appendReplyOption needs.
+func EndsWithOPT(reply []byte) bool {
+	_, ok := lastOPT(reply)
+	return ok
+}
