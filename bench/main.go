@@ -1,11 +1,23 @@
 // Command bench measures svcdns against Knot DNS and NSD serving the same
-// zone (the one `svcdns zone export` writes) with dnsperf, on loopback, and
-// prints one table: QPS median/min/max, latency, lost queries, server CPU
-// per answered query, and svcdns's ratio to each peer.
+// zone (the one `svcdns zone export` writes) with dnsperf, on loopback,
+// and writes one report: for every load and client setting, QPS, latency,
+// lost queries and server CPU per answer, with svcdns's ratios to each
+// peer; CPU per answer at a fixed offered load; start-up time (process
+// start to first answer); and resident memory after start and after the
+// runs.
 //
-//	go run ./bench                       # 3 runs x 15 s, UDP and TCP
-//	go run ./bench -runs 1 -duration 5s  # a quick look
+//	go run ./bench                         # everything: ~30 min
+//	go run ./bench -smoke                  # every step, briefly: ~2 min, proves the harness works
+//	go run ./bench -loads mix -settings 4x200 -modes udp
 //	go run ./bench -results bench/RESULTS.md
+//	go run ./bench -transports             # DNS over TLS and HTTPS instead (transports.go)
+//
+// The loads: mix (internal/querymix: services, aliases, DNS-SD, port
+// names, invalid and unknown names), flood (a random-subdomain attack:
+// unique names, NXDOMAIN), ports (random _PORT._PROTO TXT and PTR) and
+// dnssd (browse lists, instance enumeration, instances' SRV and TXT).
+// Port names are svcdns's own: a peer is measured on the ports load only
+// when the exported zone carries them.
 //
 // It installs dnsperf, nsd and knot from Debian when they are missing.
 package main
@@ -18,6 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,35 +49,83 @@ import (
 type options struct {
 	registry string
 	duration time.Duration
+	warmup   time.Duration
 	runs     int
 	modes    []string
+	loads    []string
+	settings []setting
+	rate     int
 	queries  int
-	clients  int
 	outDir   string
 	results  string
 	servers  []string
 	workers  int
+	startups int
+	smoke    bool
 	rrl      int
 }
 
+// setting is a dnsperf client setting: -c clients -q outstanding.
+type setting struct{ clients, outstanding int }
+
+func (s setting) String() string { return fmt.Sprintf("-c %d -q %d", s.clients, s.outstanding) }
+
+func parseSettings(v string) ([]setting, error) {
+	var out []setting
+	for _, f := range strings.Split(v, ",") {
+		c, q, ok := strings.Cut(f, "x")
+		ci, err1 := strconv.Atoi(c)
+		qi, err2 := strconv.Atoi(q)
+		if !ok || err1 != nil || err2 != nil || ci < 1 || qi < 1 {
+			return nil, fmt.Errorf("-settings: %q is not CLIENTSxOUTSTANDING (10x100)", f)
+		}
+		out = append(out, setting{ci, qi})
+	}
+	return out, nil
+}
+
+var allLoads = []string{"mix", "flood", "ports", "dnssd"}
+
 func main() {
 	var o options
-	var modes, servers string
+	var modes, servers, loads, settings string
 	flag.StringVar(&o.registry, "registry", "../shared/data/iana/service-names-port-numbers.xml", "registry file for the zone and the query mix")
 	flag.DurationVar(&o.duration, "duration", 15*time.Second, "length of one dnsperf run")
-	flag.IntVar(&o.runs, "runs", 3, "runs per server and mode")
-	flag.StringVar(&modes, "modes", "udp,tcp", "transports to measure")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "length of the warm-up run before each server's runs")
+	flag.IntVar(&o.runs, "runs", 3, "runs per server, load, setting and mode")
+	flag.StringVar(&modes, "modes", "udp,tcp", "transports to measure the mix on (the other loads are UDP)")
+	flag.StringVar(&loads, "loads", strings.Join(allLoads, ","), "loads to measure: "+strings.Join(allLoads, ", ")+"; none: start-up and memory only")
+	flag.StringVar(&settings, "settings", "10x100,4x200", "dnsperf client settings, CLIENTSxOUTSTANDING (-c, -q)")
+	flag.IntVar(&o.rate, "rate", 40000, "offered load (dnsperf -Q) of the fixed-rate runs of the mix, UDP; 0: none")
 	flag.StringVar(&servers, "servers", "svcdns,knot,nsd", "servers to measure")
-	flag.IntVar(&o.queries, "queries", 200000, "distinct queries in the query file")
-	flag.IntVar(&o.clients, "clients", 4, "dnsperf -c (client sockets)")
+	flag.IntVar(&o.queries, "queries", 200000, "distinct queries in each load's query file")
 	flag.StringVar(&o.outDir, "out", "bench/out", "work directory (zone, configs, logs)")
-	flag.StringVar(&o.results, "results", "", "also write the table to this Markdown file")
-	transports := flag.Bool("transports", false, "measure DNS over TLS and HTTPS instead (bench/transports.go): svcdns, BIND and NSD")
-	flag.IntVar(&o.rrl, "rrl", 0, "response rate limiting on every server at this rate a second (svcdns rrl.rate, NSD rrl-ratelimit, Knot mod-rrl rate-limit); 0: off, as NSD's rrl-ratelimit: 0. A rate the load never reaches (1000000) measures what checking costs; a low one, limiting")
+	flag.StringVar(&o.results, "results", "", "also write the report to this Markdown file")
 	flag.IntVar(&o.workers, "workers", 0, "cores each server answers on, set alike for all (svcdns workers, Knot udp-/tcp-workers, NSD server-count); 0: each server's default, one per CPU")
+	flag.IntVar(&o.startups, "startups", 3, "start-up measurements per server")
+	flag.BoolVar(&o.smoke, "smoke", false, "a short run of every step (1 run of 2 s, 1 s warm-up, 20,000 queries per load): proves the harness, measures nothing")
+	transports := flag.Bool("transports", false, "measure DNS over TLS and HTTPS instead (bench/transports.go): svcdns, BIND and NSD, at the first of -settings")
+	flag.IntVar(&o.rrl, "rrl", 0, "response rate limiting on every server at this rate a second (svcdns rrl.rate, NSD rrl-ratelimit, Knot mod-rrl rate-limit); 0: off, as NSD's rrl-ratelimit: 0. A rate the load never reaches (1000000) measures what checking costs; a low one, limiting")
 	flag.Parse()
 	o.modes = strings.Split(modes, ",")
 	o.servers = strings.Split(servers, ",")
+	if o.loads = strings.Split(loads, ","); loads == "none" {
+		o.loads = nil // start-up and memory only
+	}
+	var err error
+	if o.settings, err = parseSettings(settings); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	for _, l := range o.loads {
+		if !slices.Contains(allLoads, l) {
+			fmt.Fprintf(os.Stderr, "bench: unknown load %q\n", l)
+			os.Exit(2)
+		}
+	}
+	if o.smoke {
+		o.duration, o.warmup, o.runs, o.queries = 2*time.Second, time.Second, 1, 20000
+	}
 	runner := run
 	if *transports {
 		runner = runTransports
@@ -83,12 +144,25 @@ type server struct {
 	ready time.Duration // start to first answer
 }
 
+// result is the runs of one server on one load, setting and mode.
 type result struct {
-	server, mode   string
 	qps            []float64
 	latency        []float64 // seconds
 	lost, sent     int64
 	cpuPerAnswerUs []float64
+}
+
+// key names a measurement: load, mode, setting ("rate" for fixed rate).
+type key struct{ load, mode, setting string }
+
+type report struct {
+	o        options
+	results  map[key]map[string]*result // by server
+	keys     []key
+	startups map[string][]time.Duration // by server (and "svcdns workers=1")
+	memStart map[string]memory
+	memEnd   map[string]memory
+	skipped  []string
 }
 
 func run(o options) error {
@@ -111,82 +185,210 @@ func run(o options) error {
 	if err := sh(bin, "zone", "export", "--registry", o.registry, "-o", zoneFile); err != nil {
 		return err
 	}
-	reg, err := registry.ParseFile(o.registry)
+	qfiles, portsInExport, err := writeQueryFiles(o, out, zoneFile)
 	if err != nil {
 		return err
 	}
-	qfile := filepath.Join(out, "queries.txt")
-	if err := os.WriteFile(qfile, []byte(querymix.Format(querymix.Generate(reg, "ports.local.", o.queries, 1))), 0o644); err != nil {
-		return err
-	}
 
+	rep := &report{o: o, results: map[key]map[string]*result{}, startups: map[string][]time.Duration{},
+		memStart: map[string]memory{}, memEnd: map[string]memory{}}
 	servers := map[string]*server{}
 	defer func() {
 		for _, s := range servers {
 			stop(s)
 		}
 	}()
-	base := 15300
-	for i, name := range o.servers {
-		s, err := start(name, bin, o.registry, zoneFile, out, base+i, o.workers, o.rrl)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		servers[name] = s
-		fmt.Printf("%s ready on 127.0.0.1:%d in %v\n", name, s.port, s.ready.Round(time.Millisecond))
+	// Start-up, side by side: each server is started startups times, the
+	// last one kept for the runs; svcdns with one worker too.
+	starts := slices.Clone(o.servers)
+	if o.workers == 0 && slices.Contains(o.servers, "svcdns") {
+		starts = append(starts, "svcdns workers=1")
 	}
-	if err := sameAnswers(servers, o.servers, qfile); err != nil {
+	for _, name := range starts {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		for r := range o.startups {
+			s, err := start(name, bin, o.registry, zoneFile, out, port, o.workers, o.rrl)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			rep.startups[name] = append(rep.startups[name], s.ready)
+			fmt.Printf("%s ready on 127.0.0.1:%d in %v\n", name, s.port, s.ready.Round(time.Millisecond))
+			if r < o.startups-1 || strings.Contains(name, " ") {
+				stop(s)
+				continue
+			}
+			servers[name] = s
+		}
+	}
+	time.Sleep(time.Second) // let every server settle before reading its memory
+	for name, s := range servers {
+		rep.memStart[name], _ = memoryOf(s.cmd.Process.Pid)
+	}
+	if err := sameAnswers(servers, o.servers, qfiles["mix"], portsInExport); err != nil {
 		return err
 	}
 
-	results := map[string]*result{}
-	for _, mode := range o.modes {
-		for _, name := range o.servers {
-			// Warm up (fills svcdns's reply cache, Knot's and NSD's CPU caches).
-			if _, err := dnsperf(servers[name], mode, qfile, 3*time.Second, o.clients); err != nil {
+	measure := func(k key, st setting, rate int, qfile string, names []string) error {
+		rep.keys = append(rep.keys, k)
+		rep.results[k] = map[string]*result{}
+		for _, name := range names {
+			// Warm up (the servers' CPU caches, the kernel's socket buffers).
+			if _, err := dnsperf(servers[name], k.mode, qfile, o.warmup, st, rate); err != nil {
 				return err
 			}
 		}
 		// Interleave the runs so that drift on the machine hits every server.
 		for r := 0; r < o.runs; r++ {
-			for _, name := range o.servers {
+			for _, name := range names {
 				s := servers[name]
-				res := results[name+"/"+mode]
+				res := rep.results[k][name]
 				if res == nil {
-					res = &result{server: name, mode: mode}
-					results[name+"/"+mode] = res
+					res = &result{}
+					rep.results[k][name] = res
 				}
 				cpu0, err := cpuSeconds(s.cmd.Process.Pid)
 				if err != nil {
 					return err
 				}
-				p, err := dnsperf(s, mode, qfile, o.duration, o.clients)
+				p, err := dnsperf(s, k.mode, qfile, o.duration, st, rate)
 				if err != nil {
 					return err
 				}
 				cpu1, _ := cpuSeconds(s.cmd.Process.Pid)
+				us := (cpu1 - cpu0) / float64(p.completed) * 1e6
 				res.qps = append(res.qps, p.qps)
 				res.latency = append(res.latency, p.latency)
 				res.lost += p.lost
 				res.sent += p.sent
-				res.cpuPerAnswerUs = append(res.cpuPerAnswerUs, (cpu1-cpu0)/float64(p.completed)*1e6)
-				fmt.Printf("  %-6s %-3s run %d: %8.0f qps, %5.0f µs latency, %d lost, %.2f µs CPU/answer\n",
-					name, mode, r+1, p.qps, p.latency*1e6, p.lost, (cpu1-cpu0)/float64(p.completed)*1e6)
+				res.cpuPerAnswerUs = append(res.cpuPerAnswerUs, us)
+				fmt.Printf("  %-5s %-3s %-11s %-6s run %d: %8.0f qps, %5.0f µs latency, %d lost, %.2f µs CPU/answer\n",
+					k.load, k.mode, k.setting, name, r+1, p.qps, p.latency*1e6, p.lost, us)
+			}
+		}
+		return nil
+	}
+	for _, load := range o.loads {
+		names := o.servers
+		if load == "ports" && !portsInExport {
+			names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n != "svcdns" })
+			rep.skipped = append(rep.skipped, "ports: svcdns only, as the exported zone carries no port names")
+		}
+		if len(names) == 0 {
+			continue
+		}
+		modes := []string{"udp"}
+		if load == "mix" {
+			modes = o.modes
+		}
+		for _, mode := range modes {
+			for _, st := range o.settings {
+				if err := measure(key{load, mode, st.String()}, st, 0, qfiles[load], names); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	rss := int64(0)
-	if s := servers["svcdns"]; s != nil {
-		rss, _ = rssKiB(s.cmd.Process.Pid)
+	if o.rate > 0 && slices.Contains(o.loads, "mix") {
+		if err := measure(key{"mix", "udp", fmt.Sprintf("-Q %d", o.rate)}, o.settings[0], o.rate, qfiles["mix"], o.servers); err != nil {
+			return err
+		}
 	}
-	table := render(o, results, servers, rss)
-	fmt.Print("\n" + table)
+	for name, s := range servers {
+		rep.memEnd[name], _ = memoryOf(s.cmd.Process.Pid)
+	}
+	text := rep.render()
+	fmt.Print("\n" + text)
 	if o.results != "" {
-		if err := os.WriteFile(o.results, []byte(table), 0o644); err != nil {
+		if err := os.WriteFile(o.results, []byte(text), 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// freePort returns a loopback port free for both UDP and TCP, so that
+// the harness can run beside other servers.
+func freePort() (int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free loopback port for UDP and TCP")
+}
+
+// writeQueryFiles writes one dnsperf query file per load, and says
+// whether the exported zone carries port names.
+func writeQueryFiles(o options, out, zoneFile string) (map[string]string, bool, error) {
+	reg, err := registry.ParseFile(o.registry)
+	if err != nil {
+		return nil, false, err
+	}
+	rrs, err := readZone(zoneFile)
+	if err != nil {
+		return nil, false, err
+	}
+	portsInExport := false
+	for _, rr := range rrs {
+		if portName.MatchString(rr.Header().Name) {
+			portsInExport = true
+			break
+		}
+	}
+	const origin = "ports.local."
+	files := map[string]string{}
+	loads := o.loads
+	if !slices.Contains(loads, "mix") {
+		loads = append(slices.Clone(loads), "mix") // sameAnswers checks the servers on it
+	}
+	for _, load := range loads {
+		var qs []querymix.Query
+		switch load {
+		case "mix":
+			qs = querymix.Generate(reg, origin, o.queries, 1)
+		case "flood":
+			qs = querymix.Flood(origin, o.queries, 1)
+		case "ports":
+			qs = querymix.PortNames(origin, o.queries, 1)
+		case "dnssd":
+			qs = querymix.DNSSD(rrs, o.queries, 1)
+		}
+		if len(qs) == 0 {
+			return nil, false, fmt.Errorf("load %s: no queries (the zone has none of its names)", load)
+		}
+		files[load] = filepath.Join(out, "queries-"+load+".txt")
+		if err := os.WriteFile(files[load], []byte(querymix.Format(qs)), 0o644); err != nil {
+			return nil, false, err
+		}
+	}
+	return files, portsInExport, nil
+}
+
+var portName = regexp.MustCompile(`^_[0-9]+\._[A-Za-z]+\.`)
+
+func readZone(path string) ([]dns.RR, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zp := dns.NewZoneParser(bufio.NewReader(f), "", path)
+	var rrs []dns.RR
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		rrs = append(rrs, rr)
+	}
+	return rrs, zp.Err()
 }
 
 func ensureTools() error {
@@ -238,20 +440,25 @@ func knotWorkers(n int) string {
 	return fmt.Sprintf("    udp-workers: %d\n    tcp-workers: %d\n", n, n)
 }
 
+// start starts a server and waits for its first answer. "svcdns
+// workers=1" is svcdns with one worker.
 func start(name, bin, reg, zoneFile, out string, port, workers, rrl int) (*server, error) {
-	dir := filepath.Join(out, name)
+	dir := filepath.Join(out, strings.ReplaceAll(name, " ", "-"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1@%d", port)
 	var c *exec.Cmd
 	switch name {
-	case "svcdns":
+	case "svcdns", "svcdns workers=1":
 		c = exec.Command(bin, "serve", "--registry", reg, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-listen", "", "--log-level", "warn")
 		// Like NSD's rrl-ratelimit: 0 below: rate limiting off, since
 		// one loopback source is the whole load (unless -rrl). The
 		// state directory keeps the generated DNS cookie secret.
 		c.Env = append(os.Environ(), fmt.Sprintf("SVCDNS_RRL_RATE=%d", rrl), "SVCDNS_STATE_DIR="+filepath.Join(dir, "state"))
+		if name != "svcdns" {
+			workers = 1
+		}
 		if workers > 0 {
 			c.Env = append(c.Env, fmt.Sprintf("SVCDNS_WORKERS=%d", workers))
 		}
@@ -276,8 +483,9 @@ database:
 		}
 		c = exec.Command("knotd", "-c", filepath.Join(dir, "knot.conf"))
 	case "nsd":
-		// Debian's NSD rate-limits answers unless rrl-ratelimit is 0;
-		// server-count matches the cores the other servers use.
+		// Debian's NSD rate-limits answers unless rrl-ratelimit is 0
+		// (-rrl sets it); server-count matches the cores the other
+		// servers use.
 		conf := fmt.Sprintf(`server:
     ip-address: %s
     port: %d
@@ -323,7 +531,7 @@ zone:
 			s.ready = time.Since(t0)
 			return s, nil
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 	stop(s)
 	log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
@@ -347,7 +555,7 @@ func stop(s *server) {
 // sameAnswers checks, before any timing, that the peers answer the query
 // mix like svcdns does (rcode and answer section), so that the servers
 // are compared on the same work.
-func sameAnswers(servers map[string]*server, names []string, qfile string) error {
+func sameAnswers(servers map[string]*server, names []string, qfile string, portsInExport bool) error {
 	f, err := os.Open(qfile)
 	if err != nil {
 		return err
@@ -358,7 +566,7 @@ func sameAnswers(servers map[string]*server, names []string, qfile string) error
 	checked, differ := 0, 0
 	for sc.Scan() && checked < 500 {
 		name, typ, _ := strings.Cut(sc.Text(), " ")
-		if strings.HasPrefix(strings.ToLower(name), "_") && regexp.MustCompile(`^_[0-9]+\._`).MatchString(name) {
+		if portName.MatchString(name) && !portsInExport {
 			continue // port names are synthesized by svcdns only
 		}
 		m := new(dns.Msg)
@@ -412,9 +620,13 @@ var (
 	reLatency   = regexp.MustCompile(`Average Latency \(s\):\s+([\d.]+)`)
 )
 
-func dnsperf(s *server, mode, qfile string, d time.Duration, clients int) (perf, error) {
-	args := []string{"-s", "127.0.0.1", "-p", strconv.Itoa(s.port), "-d", qfile, "-l", strconv.Itoa(int(d.Seconds())),
-		"-c", strconv.Itoa(clients), "-q", "200", "-m", mode}
+// dnsperf runs dnsperf against s; rate > 0 caps the offered load (-Q).
+func dnsperf(s *server, mode, qfile string, d time.Duration, st setting, rate int) (perf, error) {
+	args := []string{"-s", "127.0.0.1", "-p", strconv.Itoa(s.port), "-d", qfile, "-l", strconv.Itoa(max(int(d.Seconds()), 1)),
+		"-c", strconv.Itoa(st.clients), "-q", strconv.Itoa(st.outstanding), "-m", mode}
+	if rate > 0 {
+		args = append(args, "-Q", strconv.Itoa(rate))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
 	c := exec.CommandContext(ctx, "dnsperf", args...)
@@ -453,60 +665,95 @@ func atof(re *regexp.Regexp, s string) float64 {
 	return v
 }
 
-// cpuSeconds is the user+system CPU time of a process and of every live
-// process below it (NSD answers from forked children), with their threads.
-func cpuSeconds(pid int) (float64, error) {
+// tree returns pid and every live process below it (NSD answers from
+// forked children).
+func tree(pid int) (map[int]bool, error) {
 	stats, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	type proc struct {
-		ppid int
-		cpu  float64
-	}
-	procs := map[int]proc{}
+	parent := map[int]int{}
 	for _, p := range stats {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			continue // exited meanwhile
 		}
-		// Fields after the ")" that ends the command name: ppid is the
-		// 4th field of the line, utime and stime the 14th and 15th.
+		// The fields after the ")" that ends the command name: ppid is
+		// the 4th field of the line.
 		s := string(b)
 		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 		id, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		ppid, _ := strconv.Atoi(f[1])
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		procs[id] = proc{ppid, (ut + st) / 100} // USER_HZ is 100 on Linux
+		parent[id], _ = strconv.Atoi(f[1])
 	}
-	if _, ok := procs[pid]; !ok {
-		return 0, fmt.Errorf("process %d is gone", pid)
+	if _, ok := parent[pid]; !ok {
+		return nil, fmt.Errorf("process %d is gone", pid)
 	}
-	total := 0.0
-	for id, p := range procs {
-		for a := id; a > 1; a = procs[a].ppid {
+	out := map[int]bool{}
+	for id := range parent {
+		for a := id; a > 1; a = parent[a] {
 			if a == pid {
-				total += p.cpu
+				out[id] = true
 				break
 			}
-			if _, ok := procs[a]; !ok {
+			if _, ok := parent[a]; !ok {
 				break
 			}
 		}
 	}
+	return out, nil
+}
+
+// cpuSeconds is the user+system CPU time of a process and of every live
+// process below it, with their threads.
+func cpuSeconds(pid int) (float64, error) {
+	ps, err := tree(pid)
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for id := range ps {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", id))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		ut, _ := strconv.ParseFloat(f[11], 64) // utime and stime: the 14th and 15th fields
+		st, _ := strconv.ParseFloat(f[12], 64)
+		total += (ut + st) / 100 // USER_HZ is 100 on Linux
+	}
 	return total, nil
 }
 
-func rssKiB(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// memory is what a server holds resident: the RSS of its main process,
+// and the PSS of its whole process tree, which counts pages shared by
+// NSD's forked servers (and by any two processes) once.
+type memory struct{ rssKiB, pssKiB int64 }
+
+func memoryOf(pid int) (memory, error) {
+	var m memory
+	ps, err := tree(pid)
+	if err != nil {
+		return m, err
+	}
+	for id := range ps {
+		if v, err := statusField(fmt.Sprintf("/proc/%d/smaps_rollup", id), "Pss:"); err == nil {
+			m.pssKiB += v
+		}
+	}
+	m.rssKiB, err = statusField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+	return m, err
+}
+
+func statusField(path, field string) (int64, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			return n, nil
 		}
@@ -523,48 +770,105 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func render(o options, results map[string]*result, servers map[string]*server, rss int64) string {
+func medianDuration(v []time.Duration) time.Duration {
+	f := make([]float64, len(v))
+	for i, d := range v {
+		f[i] = float64(d)
+	}
+	return time.Duration(median(f))
+}
+
+func (rep *report) render() string {
+	o := rep.o
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# svcdns benchmark\n\n")
+	if o.smoke {
+		fmt.Fprintf(&b, "**Smoke run (-smoke): every step of the harness, too short to measure anything.**\n\n")
+	}
 	fmt.Fprintf(&b, "- date: %s\n- machine: %s, %d CPUs (%s), %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host, runtime.NumCPU(), cpuModel(), runtime.GOOS+"/"+runtime.GOARCH)
-	fmt.Fprintf(&b, "- command: `go run ./bench -runs %d -duration %s -modes %s -clients %d -queries %d -workers %d -rrl %d`\n",
-		o.runs, o.duration, strings.Join(o.modes, ","), o.clients, o.queries, o.workers, o.rrl)
+	settings := make([]string, len(o.settings))
+	for i, s := range o.settings {
+		settings[i] = fmt.Sprintf("%dx%d", s.clients, s.outstanding)
+	}
+	fmt.Fprintf(&b, "- command: `go run ./bench -runs %d -duration %s -warmup %s -modes %s -loads %s -settings %s -rate %d -queries %d -workers %d -startups %d -rrl %d`\n",
+		o.runs, o.duration, o.warmup, strings.Join(o.modes, ","), strings.Join(o.loads, ","), strings.Join(settings, ","), o.rate, o.queries, o.workers, o.startups, o.rrl)
 	workers := "each server's default, one per CPU"
 	if o.workers > 0 {
 		workers = fmt.Sprintf("%d for every server (svcdns workers, Knot udp-workers and tcp-workers, NSD server-count)", o.workers)
 	}
 	fmt.Fprintf(&b, "- workers: %s\n", workers)
-	fmt.Fprintf(&b, "- zone: `svcdns zone export` of %s, served by every server; query mix: internal/querymix (%d queries)\n", filepath.Base(o.registry), o.queries)
-	fmt.Fprintf(&b, "- versions: %s\n\n", versions())
-	fmt.Fprintf(&b, "| mode | server | QPS median | QPS min | QPS max | avg latency | lost | CPU µs/answer |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, mode := range o.modes {
+	fmt.Fprintf(&b, "- zone: `svcdns zone export` of %s, served by every server; loads: mix (internal/querymix), flood (unique random names, NXDOMAIN), ports (random _PORT._PROTO TXT and PTR), dnssd (browse lists, instance enumeration, instances' SRV and TXT); %d queries each\n", filepath.Base(o.registry), o.queries)
+	fmt.Fprintf(&b, "- CPU per answer: user+system CPU of the server's processes over a run, divided by the answers dnsperf received\n")
+	fmt.Fprintf(&b, "- versions: %s\n", versions())
+	for _, s := range rep.skipped {
+		fmt.Fprintf(&b, "- %s\n", s)
+	}
+	fmt.Fprintf(&b, "\n## Throughput and CPU per answer\n\n")
+	fmt.Fprintf(&b, "| load | mode | dnsperf | server | QPS median | QPS min | QPS max | avg latency | lost | CPU µs/answer |\n|---|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, k := range rep.keys {
 		for _, name := range o.servers {
-			r := results[name+"/"+mode]
+			r := rep.results[k][name]
 			if r == nil {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.0f | %.0f µs | %d of %d | %.2f |\n", mode, name,
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %.0f | %.0f | %.0f | %.0f µs | %d of %d | %.2f |\n", k.load, k.mode, k.setting, name,
 				median(r.qps), slices.Min(r.qps), slices.Max(r.qps), median(r.latency)*1e6, r.lost, r.sent, median(r.cpuPerAnswerUs))
 		}
 	}
-	fmt.Fprintf(&b, "\n| mode | svcdns vs | QPS ratio (median) | CPU/answer ratio (svcdns / peer) |\n|---|---|---:|---:|\n")
-	for _, mode := range o.modes {
-		s := results["svcdns/"+mode]
+	fmt.Fprintf(&b, "\n## svcdns against each peer (medians)\n\n")
+	fmt.Fprintf(&b, "| load | mode | dnsperf | svcdns vs | QPS ratio | CPU/answer ratio (svcdns / peer) |\n|---|---|---|---|---:|---:|\n")
+	for _, k := range rep.keys {
+		s := rep.results[k]["svcdns"]
 		if s == nil {
 			continue
 		}
 		for _, name := range o.servers {
-			p := results[name+"/"+mode]
+			p := rep.results[k][name]
 			if name == "svcdns" || p == nil {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.2fx | %.2f |\n", mode, name, median(s.qps)/median(p.qps), median(s.cpuPerAnswerUs)/median(p.cpuPerAnswerUs))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2fx | %.2f |\n", k.load, k.mode, k.setting, name,
+				median(s.qps)/median(p.qps), median(s.cpuPerAnswerUs)/median(p.cpuPerAnswerUs))
 		}
 	}
-	if s := servers["svcdns"]; s != nil {
-		fmt.Fprintf(&b, "\nsvcdns on the full registry: first answer %v after process start; RSS after the runs %.1f MiB.\n",
-			s.ready.Round(time.Millisecond), float64(rss)/1024)
+	fmt.Fprintf(&b, "\n## Start-up: process start to first answer (full registry)\n\n")
+	fmt.Fprintf(&b, "| server | median | runs | svcdns / server |\n|---|---:|---|---:|\n")
+	names := append(slices.Clone(o.servers), "svcdns workers=1")
+	for _, name := range names {
+		v := rep.startups[name]
+		if len(v) == 0 {
+			continue
+		}
+		runs := make([]string, len(v))
+		for i, d := range v {
+			runs[i] = d.Round(time.Millisecond).String()
+		}
+		ratio := ""
+		if s := rep.startups["svcdns"]; len(s) > 0 && !strings.HasPrefix(name, "svcdns") {
+			ratio = fmt.Sprintf("%.2f", float64(medianDuration(s))/float64(medianDuration(v)))
+			if w1 := rep.startups["svcdns workers=1"]; len(w1) > 0 {
+				ratio += fmt.Sprintf(" (workers=1: %.2f)", float64(medianDuration(w1))/float64(medianDuration(v)))
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %v | %s | %s |\n", name, medianDuration(v).Round(time.Millisecond), strings.Join(runs, ", "), ratio)
+	}
+	fmt.Fprintf(&b, "\n## Memory\n\n")
+	fmt.Fprintf(&b, "RSS of the main process and PSS of the whole process tree (NSD forks its servers, which share pages), 1 s after the last start and after all runs.\n\n")
+	fmt.Fprintf(&b, "| server | RSS after start | RSS after the runs | PSS after start | PSS after the runs | svcdns / server (RSS after start, after the runs) |\n|---|---:|---:|---:|---:|---:|\n")
+	mib := func(k int64) string { return fmt.Sprintf("%.1f MiB", float64(k)/1024) }
+	sv0, sv1 := rep.memStart["svcdns"], rep.memEnd["svcdns"]
+	for _, name := range o.servers {
+		m0, m1 := rep.memStart[name], rep.memEnd[name]
+		ratio := ""
+		if name != "svcdns" && m0.rssKiB > 0 && m1.rssKiB > 0 && sv0.rssKiB > 0 {
+			if name == "nsd" { // its servers are forked processes: compare trees
+				ratio = fmt.Sprintf("%.2f, %.2f (PSS)", float64(sv0.pssKiB)/float64(m0.pssKiB), float64(sv1.pssKiB)/float64(m1.pssKiB))
+			} else {
+				ratio = fmt.Sprintf("%.2f, %.2f", float64(sv0.rssKiB)/float64(m0.rssKiB), float64(sv1.rssKiB)/float64(m1.rssKiB))
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, mib(m0.rssKiB), mib(m1.rssKiB), mib(m0.pssKiB), mib(m1.pssKiB), ratio)
 	}
 	return b.String()
 }

@@ -39,8 +39,7 @@ func TestMetrics(t *testing.T) {
 	before := opsScrape(t, metricsAddr)
 	for name, typ := range map[string]dto.MetricType{
 		"svcdns_queries_total":          dto.MetricType_COUNTER,
-		"svcdns_cache_hits_total":       dto.MetricType_COUNTER,
-		"svcdns_cache_misses_total":     dto.MetricType_COUNTER,
+		"svcdns_answer_path_total":      dto.MetricType_COUNTER,
 		"svcdns_query_duration_seconds": dto.MetricType_HISTOGRAM,
 		"svcdns_zone_records":           dto.MetricType_GAUGE,
 		"svcdns_zone_serial":            dto.MetricType_GAUGE,
@@ -58,7 +57,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// 100 queries: 60 SRV answers and 40 SRV NXDOMAINs, each name asked
-	// several times (cache hits) over UDP and TCP.
+	// several times, over UDP and TCP.
 	answers := []string{"_rets._tcp", "_geneve._udp", "_dbdb._udp", "_lm-x._tcp", "_qmtps._tcp"}
 	const nAnswer, nNX = 60, 40
 	ex := dialTCP(t, srv.Addr)
@@ -110,13 +109,10 @@ func TestMetrics(t *testing.T) {
 	if total != nAnswer+nNX {
 		t.Errorf("svcdns_queries_total grew by %v in all, want %d", total, nAnswer+nNX)
 	}
-	hits, misses := delta("svcdns_cache_hits_total"), delta("svcdns_cache_misses_total")
-	if hits+misses != nAnswer+nNX {
-		t.Errorf("cache hits grew by %v and misses by %v: %v in all, want %d", hits, misses, hits+misses, nAnswer+nNX)
-	}
-	// 5 + 8 distinct questions; the rest can come from the cache.
-	if misses > 13*2 || hits < nAnswer+nNX-13*2 {
-		t.Errorf("cache: %v hits, %v misses for 13 distinct questions asked %d times", hits, misses, nAnswer+nNX)
+	// Every one of these plain queries is answered from the compiled zone.
+	compiled, message := delta("svcdns_answer_path_total", "path", "compiled"), delta("svcdns_answer_path_total", "path", "message")
+	if compiled != nAnswer+nNX || message != 0 {
+		t.Errorf("answer paths grew by %v compiled and %v message, want %d and 0", compiled, message, nAnswer+nNX)
 	}
 	hist := func(m opsMetrics) uint64 {
 		f := m["svcdns_query_duration_seconds"]
@@ -128,7 +124,7 @@ func TestMetrics(t *testing.T) {
 	if d := hist(after) - hist(before); d != uint64(timed) {
 		t.Errorf("svcdns_query_duration_seconds count grew by %d, want %d (the queries with ID%%256%%16 == 0)", d, timed)
 	}
-	t.Logf("after %d queries: SRV answer +%v, SRV nxdomain +%v, cache hits +%v, misses +%v",
+	t.Logf("after %d queries: SRV answer +%v, SRV nxdomain +%v, compiled +%v, message +%v",
 		nAnswer+nNX, delta("svcdns_queries_total", "qtype", "SRV", "kind", "answer"),
-		delta("svcdns_queries_total", "qtype", "SRV", "kind", "nxdomain"), hits, misses)
+		delta("svcdns_queries_total", "qtype", "SRV", "kind", "nxdomain"), compiled, message)
 }

@@ -224,8 +224,12 @@ var (
 
 // classify sets Status, AliasOf and Replaces from the row's text.
 func classify(rec *Record) {
-	if m := replacementRE.FindStringSubmatch(rec.Description + "\n" + rec.Notes); m != nil {
-		rec.Replaces = m[1]
+	// Each pattern starts with a literal: rows without it (nearly all)
+	// skip the join and the match.
+	if mentions(rec, `replacement for "`) {
+		if m := replacementRE.FindStringSubmatch(rec.Description + "\n" + rec.Notes); m != nil {
+			rec.Replaces = m[1]
+		}
 	}
 	switch {
 	case rec.Name == "" && unassignedDescr.MatchString(rec.Description):
@@ -234,11 +238,20 @@ func classify(rec *Record) {
 		rec.Status = Reserved
 	default:
 		rec.Status = Assigned
+		if !mentions(rec, `This entry is an alias to "`) {
+			break
+		}
 		if m := aliasToRE.FindStringSubmatch(rec.Notes + "\n" + rec.Description); m != nil {
 			rec.Status = Alias
 			rec.AliasOf = m[1]
 		}
 	}
+}
+
+// mentions reports whether a row's description or notes hold lit, which
+// holds no line break (so it cannot span the two).
+func mentions(rec *Record, lit string) bool {
+	return strings.Contains(rec.Description, lit) || strings.Contains(rec.Notes, lit)
 }
 
 // finish classifies rows, checks names and aliases, and builds indexes.

@@ -154,14 +154,13 @@ func (r *Registry) resolveParties(ids []string) []Party {
 // renders them).
 func xmlRecord(d *xml.Decoder, start xml.StartElement, line int) (rec Record, assignee, contact []string, diag *Diagnostic, err error) {
 	rec.Line = line
-	var port, proto, reg, mod string
-	hasAssignee := false
+	var f xmlFields
 	for _, a := range start.Attr {
 		switch a.Name.Local {
 		case "date":
-			reg = a.Value
+			f.reg = a.Value
 		case "updated":
-			mod = a.Value
+			f.mod = a.Value
 		}
 	}
 	for {
@@ -171,10 +170,10 @@ func xmlRecord(d *xml.Decoder, start xml.StartElement, line int) (rec Record, as
 		}
 		switch t := tok.(type) {
 		case xml.EndElement:
-			if !hasAssignee {
+			if !f.hasAssignee {
 				assignee = contact
 			}
-			if dg, ok := setCommon(&rec, port, proto, reg, mod, nil); !ok {
+			if dg, ok := setCommon(&rec, f.port, f.proto, f.reg, f.mod, nil); !ok {
 				return rec, nil, nil, &dg, nil
 			}
 			return rec, assignee, contact, nil, nil
@@ -194,7 +193,7 @@ func xmlRecord(d *xml.Decoder, start xml.StartElement, line int) (rec Record, as
 				}
 				continue
 			case "assignee":
-				hasAssignee = true
+				f.hasAssignee = true
 				ids, err := xmlPersonRefs(d)
 				if err != nil {
 					return rec, nil, nil, nil, err
@@ -212,26 +211,7 @@ func xmlRecord(d *xml.Decoder, start xml.StartElement, line int) (rec Record, as
 			if s, err = mixedText(d); err != nil {
 				return rec, nil, nil, nil, err
 			}
-			switch t.Name.Local {
-			case "name":
-				rec.Name = strings.TrimSpace(s)
-			case "protocol":
-				proto = s
-			case "number":
-				port = s
-			case "description":
-				rec.Description = strings.TrimSpace(s)
-			case "note":
-				rec.Notes = joinNonEmpty(rec.Notes, strings.TrimSpace(s))
-			case "sc":
-				rec.ServiceCode = strings.TrimSpace(s)
-			case "unauthorized":
-				rec.Unauthorized = strings.TrimSpace(s)
-			case "date":
-				reg = s
-			case "updated":
-				mod = s
-			}
+			f.set(&rec, t.Name.Local, s)
 		}
 	}
 }

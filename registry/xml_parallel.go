@@ -35,10 +35,16 @@ func parseXMLParallel(r *Registry, data []byte) bool {
 	if !ok {
 		return false
 	}
-	people, ok := xmlTail(data[end:])
-	if !ok {
-		return false
+	// The tail (<people>) is read beside the records.
+	type tail struct {
+		people map[string]Party
+		ok     bool
 	}
+	tailc := make(chan tail, 1)
+	go func() {
+		people, ok := xmlTail(data[end:])
+		tailc <- tail{people, ok}
+	}()
 
 	n := runtime.GOMAXPROCS(0)
 	cuts := []int{first}
@@ -64,10 +70,15 @@ func parseXMLParallel(r *Registry, data []byte) bool {
 			defer wg.Done()
 			p := &pieces[i]
 			base := bytes.Count(data[:cuts[i]], []byte("\n"))
-			p.recs, p.assignees, p.contacts, p.ok = xmlRecords(data[cuts[i]:cuts[i+1]], base)
+			p.recs, p.assignees, p.contacts, p.ok = xmlRecordsFast(data[cuts[i]:cuts[i+1]], base)
 		}()
 	}
 	wg.Wait()
+	t := <-tailc
+	if !t.ok {
+		return false
+	}
+	people := t.people
 	total := 0
 	for _, p := range pieces {
 		if !p.ok {
@@ -151,10 +162,11 @@ func xmlHeader(b []byte) (title string, updated Date, ok bool) {
 // elements the registry does not describe records with (<footnote>), and
 // the end of </registry>.
 func xmlTail(b []byte) (map[string]Party, bool) {
-	d := xml.NewDecoder(io.MultiReader(strings.NewReader("<registry>"), bytes.NewReader(b)))
+	const open = "<registry>"
+	d := xml.NewDecoder(io.MultiReader(strings.NewReader(open), bytes.NewReader(b)))
 	d.Strict = true
 	var people map[string]Party
-	closed := false
+	closed, reopened := false, false
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -166,8 +178,18 @@ func xmlTail(b []byte) (map[string]Party, bool) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			switch {
-			case t.Name.Local == "registry" && !closed && people == nil:
+			case t.Name.Local == "registry" && !closed && (people == nil || reopened):
+				reopened = false
 			case t.Name.Local == "people" && people == nil && !closed:
+				// The scanner reads the ~5,600 people; encoding/xml goes
+				// on after them, inside <registry> as before.
+				at := int(d.InputOffset()) - len(open)
+				if p, end, ok := xmlPeopleFast(b, at); ok {
+					people, reopened = p, true
+					d = xml.NewDecoder(io.MultiReader(strings.NewReader(open), bytes.NewReader(b[end:])))
+					d.Strict = true
+					continue
+				}
 				if people, err = xmlPeople(d); err != nil {
 					return nil, false
 				}

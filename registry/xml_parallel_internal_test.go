@@ -52,6 +52,12 @@ func FuzzXMLParallel(f *testing.F) {
   <people><person id="P"><name>P Q</name></person></people>
 </registry>
 `))
+	f.Add([]byte(`<?xml version='1.0' encoding='UTF-8'?>
+<registry xmlns="http://www.iana.org/assignments" id="service-names-port-numbers">
+  <record><name>a</name><protocol>tcp</protocol><xref type="person" data="P"/><number>1</number></record>
+  <people/><person id="P"><name>P Q</name></person></people>
+</registry>
+`))
 	old := parallelMin
 	parallelMin = 0
 	f.Cleanup(func() { parallelMin = old })
@@ -66,6 +72,9 @@ func FuzzXMLParallel(f *testing.F) {
 		}
 		if !reflect.DeepEqual(par.Records, seq.Records) && !(len(par.Records) == 0 && len(seq.Records) == 0) {
 			t.Fatalf("records differ:\n%+v\n%+v", par.Records, seq.Records)
+		}
+		if len(par.People)+len(seq.People) > 0 && !reflect.DeepEqual(par.People, seq.People) {
+			t.Fatalf("people differ:\n%+v\n%+v", par.People, seq.People)
 		}
 		if par.Updated != seq.Updated || par.Title != seq.Title {
 			t.Fatalf("header differs: %q %v / %q %v", par.Title, par.Updated, seq.Title, seq.Updated)

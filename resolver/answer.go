@@ -2,25 +2,28 @@ package resolver
 
 import (
 	"encoding/binary"
-	"strings"
+	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
+	"github.com/svcdns/svcdns/registry"
+	"github.com/svcdns/svcdns/zone"
 )
-
-// maxKey bounds a cache key: a 255-byte name and 7 bytes of type, class,
-// flags and size limit.
-const maxKey = 255 + 7
 
 // AnswerWire writes into out the reply to the query packet in and returns
 // it, or nil when nothing must be sent (a response, or a packet too short
 // to carry an ID). Over UDP (tcp false) the reply fits the client's
 // payload size. out may be reused by the caller once the reply is sent.
 //
-// A plain query is answered from the reply cache: the reply for its
-// lower-cased name is computed once, packed, and on later queries only its
-// ID, RD/CD bits and question spelling are patched. Anything else is
-// unpacked and answered in full.
+// It is the answer path of every transport (UDP, TCP, and TLS, HTTPS and
+// QUIC to come): a transport frames bytes and calls it. A plain query is
+// answered from the zone's compiled bytes: the header, the client's own
+// question, the sections the zone compiled for the name, and the OPT
+// record, always last, so that EDNS options (a cookie, padding) can be
+// added to the reply afterwards (edns.go). Anything else is unpacked and
+// answered on dns.Msg values (Respond). Neither allocates when out has
+// room for the reply, the rare queries aside (docs/answer-path.md).
 func (h *Handler) AnswerWire(in []byte, tcp bool, out []byte) []byte {
 	var shard byte
 	if len(in) > 1 {
@@ -31,7 +34,7 @@ func (h *Handler) AnswerWire(in []byte, tcp bool, out []byte) []byte {
 
 // latencySample is how many queries one in is timed for the latency
 // histogram (picked by query ID): reading the clock twice costs about a
-// fifth of a cache hit.
+// fifth of an answer.
 const latencySample = 16
 
 // answerOn is AnswerWire counting into the given stats shard: a server
@@ -43,90 +46,138 @@ func (h *Handler) answerOn(shard byte, in []byte, tcp bool, out []byte) []byte {
 	if timed {
 		start = time.Now()
 	}
-	resp, qtype, kind, hit := h.answerWire(in, tcp, out)
+	resp, qtype, kind, wire := h.answerWire(in, tcp, out)
 	d := time.Duration(-1)
 	if timed {
 		d = time.Since(start)
 	}
-	h.stats.record(shard, qtype, kind, hit, d)
+	h.stats.record(shard, qtype, kind, wire, d)
 	return resp
 }
 
 // Stats returns the handler's query counters.
 func (h *Handler) Stats() *Stats { return &h.stats }
 
-func (h *Handler) answerWire(in []byte, tcp bool, out []byte) (resp []byte, qtype uint16, kind int, hit bool) {
+// answerWire answers in; wire says whether the compiled path did.
+func (h *Handler) answerWire(in []byte, tcp bool, out []byte) (resp []byte, qtype uint16, kind int, wire bool) {
 	st := h.state.Load()
-	q, ok := parseWire(in)
-	if !ok || dnssecBypass(st.zones, &q) {
+	var q wireQuery
+	if !parseWireInto(in, &q) || dnssecBypass(st.zones, &q) {
 		resp, qtype, kind = h.answerSlow(st, in, tcp, out)
 		return resp, qtype, kind, false
 	}
-	limit := uint16(dns.MaxMsgSize)
+	resp = h.writeAnswer(st.zones, &q, in, tcp, out)
+	return resp, q.qtype, kindOf(resp), true
+}
+
+// Sizes of what writeAnswer adds after the sections.
+const (
+	optLen    = 11 // root owner, TYPE, CLASS, TTL, RDLENGTH
+	edeHeader = 6  // option code, length, INFO-CODE (RFC 8914 §2)
+	edePrefix = "RFC 6335 section 5.1: service name "
+)
+
+// writeAnswer writes the reply to a plain query: the one place on the
+// wire path where a lookup's outcome becomes an rcode and sections (fill
+// is its twin on dns.Msg values).
+func (h *Handler) writeAnswer(zs zoneSet, q *wireQuery, in []byte, tcp bool, out []byte) []byte {
+	out = append(out[:0], in[:q.end]...) // the ID and the question as asked (0x20)
+	flags := uint16(flagQR) | q.flags&(flagRD|flagCD)
+	// Over UDP the reply must fit the client's payload size (RFC 6891
+	// §6.2.5; 512 bytes without EDNS): the zone leaves out the additional
+	// section, then everything, and the reply goes out with TC=1, which
+	// sends the client to TCP (RFC 2181 §9, RFC 7766).
+	limit, opt := dns.MaxMsgSize, 0
+	if q.edns {
+		opt = optLen
+	}
 	if !tcp {
 		limit = dns.MinMsgSize
 		if q.edns {
-			limit = max(min(q.udpSize, h.udpSize), dns.MinMsgSize)
+			limit = int(max(min(q.udpSize, h.udpSize), dns.MinMsgSize))
 		}
 	}
-	// The reply as sent over TCP serves UDP too whenever it fits, so one
-	// entry answers both transports; only a reply too large for the
-	// client's payload size has a second, UDP-sized entry.
-	wire, hit := h.cached(st, &q, in, 0, out)
-	if wire != nil && !tcp && len(wire) > int(limit) {
-		wire, hit = h.cached(st, &q, in, limit, out)
-	}
-	if wire == nil {
-		resp, qtype, kind = h.answerSlow(st, in, tcp, out)
-		return resp, qtype, kind, false
-	}
-	if hit {
-		wire = append(out[:0], wire...)
-	}
-	patch(wire, &q)
-	return wire, q.qtype, kindOf(wire), hit
-}
-
-// cached returns the packed reply to q's lower-cased question, sized for a
-// UDP payload of limit (0: unlimited, as over TCP): from the cache (hit;
-// the reply must then be copied before it is patched), or computed into
-// out and cached. It is nil when the fast path cannot answer.
-func (h *Handler) cached(st *served, q *wireQuery, in []byte, limit uint16, out []byte) (wire []byte, hit bool) {
-	var kb [maxKey]byte
-	key := appendKey(kb[:0], q, limit)
-	var hash uint64
-	if st.cache != nil {
-		if wire, hash = st.cache.get(key); wire != nil {
-			return wire, true
+	var r zone.Reply
+	rcode := dns.RcodeRefused
+	var snap *zone.Snapshot
+	switch q.qtype {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT:
+	default:
+		if q.qclass == dns.ClassINET || q.qclass == dns.ClassANY {
+			snap = zs.find(q.name())
 		}
 	}
-	if wire = h.compute(st, in, limit == 0, out); wire != nil && st.cache != nil {
-		st.cache.put(hash, key, wire)
+	if snap != nil {
+		zq := zone.Question{Name: q.name(), Type: q.qtype}
+		if !tcp {
+			zq.Room = limit - q.end - opt
+		}
+		out, r = snap.AppendAnswer(out, zq)
+		flags |= flagAA
+		rcode = dns.RcodeSuccess
+		if r.Outcome == zone.NameError {
+			rcode = dns.RcodeNameError
+		}
 	}
-	return wire, false
+	var ede []byte // the text of an Extended DNS Error (RFC 8914)
+	var edeBuf [edeMax]byte
+	if r.Invalid != registry.RuleOK && q.edns {
+		ede = appendEDEText(edeBuf[:0], q.name()[2:1+q.name()[0]], r.Invalid)
+		// A NameError has no additional section: the error's text fits
+		// with the SOA, or the reply is truncated.
+		if !tcp && len(out)+opt+edeHeader+len(ede) > limit {
+			out, r.Answer, r.Authority, r.Truncated = out[:q.end], 0, 0, true
+		}
+	}
+	if r.Truncated {
+		flags |= flagTC
+	}
+	ar := r.Additional
+	if q.edns {
+		out = h.appendOPT(out, q.do, ede)
+		ar++
+	}
+	binary.BigEndian.PutUint16(out[2:], flags|uint16(rcode))
+	binary.BigEndian.PutUint16(out[4:], 1)
+	binary.BigEndian.PutUint16(out[6:], r.Answer)
+	binary.BigEndian.PutUint16(out[8:], r.Authority)
+	binary.BigEndian.PutUint16(out[10:], ar)
+	return out
 }
 
-// compute answers a plain query as asked in lower case, so that one packed
-// reply serves every spelling of the name (patch restores the client's).
-func (h *Handler) compute(st *served, in []byte, tcp bool, out []byte) []byte {
-	req := new(dns.Msg)
-	if err := req.Unpack(in); err != nil || len(req.Question) != 1 {
-		return nil
+// appendOPT writes the reply's OPT record (RFC 6891 §6.1.2): the payload
+// size the server honours, the query's DO bit and, when ede is not nil,
+// an Extended DNS Error with that text (RFC 8914, INFO-CODE 0, Other).
+func (h *Handler) appendOPT(out []byte, do bool, ede []byte) []byte {
+	var ttl uint32
+	if do {
+		ttl = 1 << 15
 	}
-	req.Question[0].Name = strings.ToLower(req.Question[0].Name)
-	resp := h.respond(st.zones, req, tcp)
-	if resp == nil {
-		return nil
+	out = append(out, 0, 0, byte(dns.TypeOPT))
+	out = binary.BigEndian.AppendUint16(out, h.udpSize)
+	out = binary.BigEndian.AppendUint32(out, ttl)
+	if ede == nil {
+		return append(out, 0, 0)
 	}
-	wire, err := resp.PackBuffer(out[:cap(out)])
-	if err != nil {
-		h.log.Error("pack failed", "question", req.Question[0].String(), "err", err)
-		return nil
-	}
-	return wire
+	out = binary.BigEndian.AppendUint16(out, uint16(edeHeader+len(ede)))
+	out = append(out, 0, optEDE)
+	out = binary.BigEndian.AppendUint16(out, uint16(2+len(ede)))
+	return append(append(out, 0, 0), ede...)
 }
 
-// answerSlow unpacks and answers a query the fast path does not take: an
+// edeMax bounds the text appendEDEText writes: the prefix, a label of at
+// most 62 bytes quoted (4 bytes each at worst, and the quotes) and the
+// longest rule.
+const edeMax = len(edePrefix) + 4*62 + 2 + 1 + 64
+
+// appendEDEText writes why the service name svc cannot exist.
+func appendEDEText(b, svc []byte, rule registry.Rule) []byte {
+	b = append(b, edePrefix...)
+	b = strconv.AppendQuote(b, unsafe.String(unsafe.SliceData(svc), len(svc)))
+	return append(append(b, ' '), rule.String()...)
+}
+
+// answerSlow unpacks and answers a query the wire path does not take: an
 // unusual one, or a malformed one, which gets FORMERR when its header can
 // be read (RFC 1035 §4.1.1).
 func (h *Handler) answerSlow(st *served, in []byte, tcp bool, out []byte) (wire []byte, qtype uint16, kind int) {

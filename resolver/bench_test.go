@@ -1,6 +1,7 @@
 package resolver_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -22,39 +23,12 @@ func packMix(b *testing.B, n int) [][]byte {
 	return out
 }
 
-// BenchmarkAnswerHit is the cache-hit path over the full query mix: every
-// reply is already packed, so only the ID, flags and spelling are patched.
-func BenchmarkAnswerHit(b *testing.B) { benchHit(b, 4096) }
-
-// BenchmarkAnswerHitWorkingSet is the cache-hit path over the harness's
-// query file (200,000 queries, about 63,000 distinct replies): unlike
-// BenchmarkAnswerHit, the replies and the cache's index do not fit in the
-// CPU's caches, as on a server under dnsperf.
-func BenchmarkAnswerHitWorkingSet(b *testing.B) { benchHit(b, 200000) }
-
-// benchHit answers n queries of the mix once, then times answering them
-// again from the cache, round and round.
-func benchHit(b *testing.B, n int) {
+// BenchmarkAnswerMix answers the query mix of the harness (200,000
+// queries, about 63,000 distinct names): the replies and the zone's index
+// do not fit the CPU's caches, as on a server under dnsperf.
+func BenchmarkAnswerMix(b *testing.B) {
 	h := resolver.NewHandler(zonetest.Full(b), 0, nil)
-	qs := packMix(b, n)
-	out := make([]byte, 0, 65535)
-	for _, q := range qs {
-		h.AnswerWire(q, false, out)
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		h.AnswerWire(qs[i%len(qs)], false, out)
-		i++
-	}
-}
-
-// BenchmarkAnswerMiss computes every reply (no cache): the cost of a
-// first query, and of the path the cache is measured against.
-func BenchmarkAnswerMiss(b *testing.B) {
-	h := resolver.NewHandler(zonetest.Full(b), 0, nil)
-	h.SetCacheSize(0)
-	qs := packMix(b, 4096)
+	qs := packMix(b, 200000)
 	out := make([]byte, 0, 65535)
 	b.ReportAllocs()
 	i := 0
@@ -64,7 +38,50 @@ func BenchmarkAnswerMiss(b *testing.B) {
 	}
 }
 
-// BenchmarkRespondMsg is the dns.Msg-level path used by `svcdns lookup`.
+// BenchmarkAnswerKinds answers each kind of question (answerKinds) over
+// UDP with EDNS, round and round its sample, and three more:
+//   - unique-nxdomain, a random-subdomain flood: every name new, made by
+//     writing a counter into one query's first label;
+//   - unique-port, every port 0-65535 in turn, TXT;
+//   - truncated-noedns, _x11._tcp SRV without EDNS (TC=1).
+func BenchmarkAnswerKinds(b *testing.B) {
+	h := resolver.NewHandler(zonetest.Full(b), 0, nil)
+	out := make([]byte, 0, 65535)
+	run := func(name string, tcp bool, next func(i int) []byte) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				h.AnswerWire(next(i), tcp, out)
+				i++
+			}
+		})
+	}
+	for _, k := range answerKinds(b) {
+		qs := make([][]byte, len(k.qs))
+		for i, q := range k.qs {
+			qs[i] = pack(b, q, variants[1], uint16(i), false)
+		}
+		run(k.name, false, func(i int) []byte { return qs[i%len(qs)] })
+	}
+	flood := pack(b, querymix.Query{Name: "r00000000.ports.local.", Type: dns.TypeA}, variants[1], 1, false)
+	run("unique-nxdomain", false, func(i int) []byte {
+		for j := range 8 {
+			flood[13+j] = "0123456789abcdef"[i>>(4*j)&0xF]
+		}
+		return flood
+	})
+	ports := make([][]byte, 65536)
+	for p := range ports {
+		ports[p] = pack(b, querymix.Query{Name: "_" + itoa(uint32(p)) + "._tcp.ports.local.", Type: dns.TypeTXT}, variants[1], uint16(p), false)
+	}
+	run("unique-port", false, func(i int) []byte { return ports[i%len(ports)] })
+	x11 := pack(b, querymix.Query{Name: "_x11._tcp.ports.local.", Type: dns.TypeSRV}, variants[0], 1, false)
+	run("truncated-noedns", false, func(i int) []byte { binary.BigEndian.PutUint16(x11, uint16(i)); return x11 })
+}
+
+// BenchmarkRespondMsg is the dns.Msg-level path used by `svcdns lookup`
+// and the rare queries.
 func BenchmarkRespondMsg(b *testing.B) {
 	h := resolver.NewHandler(zonetest.Full(b), 0, nil)
 	m := new(dns.Msg)
@@ -107,10 +124,10 @@ func packMixDO(b *testing.B, n int) [][]byte {
 	return out
 }
 
-// BenchmarkSignedAnswerCached is BenchmarkAnswerHit's query mix with DO=1
+// BenchmarkSignedAnswerCached is BenchmarkAnswerMix's query mix with DO=1
 // from the signed zone, every signature already in the signature cache:
 // the cost today of a signed answer on the dns.Msg path, which skips the
-// reply cache (compare BenchmarkAnswerMiss, the same path unsigned).
+// compiled answers (compare BenchmarkRespondMsg, the same path unsigned).
 func BenchmarkSignedAnswerCached(b *testing.B) {
 	h := resolver.NewHandler(signedFull(b), 0, nil)
 	qs := packMixDO(b, 4096)

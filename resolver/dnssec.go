@@ -3,9 +3,10 @@ package resolver
 // Online DNSSEC signing, on the dns.Msg answer path. This file is the one
 // place where signing meets the answer path: respond calls dnssecRefuses
 // before the lookup and signReply after it, answerWire sends DO=1 queries
-// of a signed zone to respond (dnssecBypass), and a transfer of a signed
-// zone sends signedTransfer's records. Nothing else in the package knows
-// about DNSSEC. A DO=0 reply is never touched.
+// of a signed zone to respond rather than to the compiled answers
+// (dnssecBypass), and a transfer of a signed zone sends signedTransfer's
+// records. Nothing else in the package knows about DNSSEC. A DO=0 reply
+// is never touched.
 
 import (
 	"errors"
@@ -16,19 +17,18 @@ import (
 	"github.com/svcdns/svcdns/zone"
 )
 
-// dnssecBypass reports whether a query must skip the reply cache: one
-// with DO=1 to a signed zone, whose reply carries signatures made for the
-// current signing epoch. Those signatures are cached by the signer.
+// dnssecBypass reports whether a plain query must leave the compiled
+// answers for respond: one with DO=1 to a signed zone, whose reply
+// carries signatures made for the current signing epoch (cached by the
+// signer), and one for the NXNAME meta-type, which a signed zone refuses
+// (dnssecRefuses). Every other reply of a signed zone, DO=0, is the
+// compiled one, as for an unsigned zone.
 func dnssecBypass(zones zoneSet, q *wireQuery) bool {
-	if !q.do {
+	if !q.do && q.qtype != dns.TypeNXNAME {
 		return false
 	}
-	for _, s := range zones {
-		if s.Signer() != nil {
-			return true
-		}
-	}
-	return false
+	s := zones.find(q.name())
+	return s != nil && s.Signer() != nil
 }
 
 // dnssecRefuses returns the rcode for a query a signed zone does not

@@ -379,10 +379,12 @@ func normalizeSerial(t *testing.T, wire []byte) []byte {
 	return out
 }
 
-// TestDO1BypassesReplyCache: DO=1 queries of a signed zone are answered
-// in full with signatures from the signature cache, not from the reply
-// cache; DO=1 queries of an unsigned zone still use the reply cache.
-func TestDO1BypassesReplyCache(t *testing.T) {
+// TestDO1BypassesCompiledAnswers: DO=1 queries of a signed zone are
+// answered on the dns.Msg path with signatures from the signature cache,
+// not from the compiled answers, which do not carry signatures yet; DO=0
+// queries of a signed zone, and DO=1 queries of an unsigned zone, are
+// answered from the compiled answers.
+func TestDO1BypassesCompiledAnswers(t *testing.T) {
 	snap, cache := signedExcerpt(t)
 	h := resolver.NewHandler(snap, 0, nil)
 	q := dnssecQuery("_rets._tcp.ports.local.", dns.TypeSRV, false)
@@ -395,8 +397,8 @@ func TestDO1BypassesReplyCache(t *testing.T) {
 	for range 3 {
 		h.AnswerWire(in, false, out)
 	}
-	if hits := h.Stats().CacheHits(); hits != 0 {
-		t.Errorf("%d reply cache hits for DO=1 of a signed zone, want 0", hits)
+	if c, m := h.Stats().Compiled(), h.Stats().Message(); c != 0 || m != 3 {
+		t.Errorf("DO=1 of a signed zone: %d compiled answers, %d on dns.Msg; want 0 and 3", c, m)
 	}
 	st := cache.Stats()
 	// Two RRsets (SRV, A) per reply: signed on the first, cached after.
@@ -409,12 +411,22 @@ func TestDO1BypassesReplyCache(t *testing.T) {
 	}
 	validate(t, snap, m)
 
+	q.edit = nil
+	in0, err := q.msg().Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.AnswerWire(in0, false, out)
+	if c := h.Stats().Compiled(); c != 1 {
+		t.Errorf("DO=0 of a signed zone: %d compiled answers, want 1", c)
+	}
+
 	u := resolver.NewHandler(zonetest.Excerpt(t), 0, nil)
 	for range 3 {
 		u.AnswerWire(in, false, out)
 	}
-	if hits := u.Stats().CacheHits(); hits != 2 {
-		t.Errorf("unsigned zone: %d reply cache hits for DO=1, want 2", hits)
+	if c := u.Stats().Compiled(); c != 3 {
+		t.Errorf("unsigned zone: %d compiled answers for DO=1, want 3", c)
 	}
 }
 

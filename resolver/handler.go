@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -15,16 +16,16 @@ import (
 // by default: the DNS Flag Day 2020 value, which avoids IP fragmentation.
 const DefaultUDPSize = 1232
 
-// Handler answers DNS queries from the current zone snapshot. The
-// snapshot and its reply cache are swapped together, atomically, by Swap;
-// the query path reads them without locks.
+// Handler answers DNS queries from a set of zone snapshots, one per
+// origin: a question goes to the zone with the longest origin that
+// contains its name, and is REFUSED when none does. The set is swapped
+// atomically; the query path reads it without locks.
 type Handler struct {
-	state     atomic.Pointer[served]
-	udpSize   uint16
-	log       *slog.Logger
-	cacheSize atomic.Int64
-	stats     Stats
-	tsigKeys  map[string]TSIGKey // by key name; set before serving
+	state    atomic.Pointer[served]
+	udpSize  uint16
+	log      *slog.Logger
+	stats    Stats
+	tsigKeys map[string]TSIGKey // by key name; set before serving
 }
 
 // SetTSIGKeys sets the keys that signed queries are verified with and
@@ -46,17 +47,34 @@ func (h *Handler) verifyTSIG(in []byte, t *dns.TSIG) (TSIGKey, int) {
 	return k, dns.RcodeSuccess
 }
 
-// served is the snapshots served, one per origin, with the cache of
-// replies computed from them.
+// served is the snapshots served, one per origin, as given (the first is
+// the primary origin's) and sorted for picking by name.
 type served struct {
-	snaps []*zone.Snapshot // as given: the first is the primary origin's
-	zones zoneSet          // the same, for picking by name
-	cache *replyCache      // nil: no cache
+	snaps []*zone.Snapshot
+	zones zoneSet
 }
 
-// NewHandler returns a handler serving snap. udpSize is the EDNS payload
-// size to advertise (0: DefaultUDPSize); log may be nil.
+func newServed(snaps []*zone.Snapshot) *served {
+	return &served{snaps: snaps, zones: newZoneSet(snaps)}
+}
+
+// NewHandler returns a handler serving one zone. udpSize is the EDNS
+// payload size to advertise (0: DefaultUDPSize); log may be nil.
 func NewHandler(snap *zone.Snapshot, udpSize uint16, log *slog.Logger) *Handler {
+	h, err := NewHandlerZones([]*zone.Snapshot{snap}, udpSize, log)
+	if err != nil {
+		panic(err) // one zone is always a valid set
+	}
+	return h
+}
+
+// NewHandlerZones returns a handler serving several zones, each under its
+// own origin (ports.local. and ports.home.arpa., say), the first being
+// the primary origin's; two zones may not share an origin.
+func NewHandlerZones(zones []*zone.Snapshot, udpSize uint16, log *slog.Logger) (*Handler, error) {
+	if err := checkZones(zones); err != nil {
+		return nil, err
+	}
 	if udpSize == 0 {
 		udpSize = DefaultUDPSize
 	}
@@ -64,53 +82,69 @@ func NewHandler(snap *zone.Snapshot, udpSize uint16, log *slog.Logger) *Handler 
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{udpSize: udpSize, log: log}
-	h.cacheSize.Store(DefaultCacheSize)
-	h.state.Store(h.serve(snap))
-	return h
+	h.state.Store(newServed(slices.Clone(zones)))
+	return h, nil
 }
 
-func (h *Handler) serve(snaps ...*zone.Snapshot) *served {
-	st := &served{snaps: snaps, zones: newZoneSet(snaps)}
-	if n := h.cacheSize.Load(); n > 0 {
-		st.cache = newReplyCache(int(n), DefaultCacheBytes)
-	}
-	return st
-}
-
-// SetCacheSize sets how many packed replies are kept per snapshot (0: no
-// cache, every reply is computed) and empties the cache.
-func (h *Handler) SetCacheSize(n int) {
-	h.cacheSize.Store(int64(n))
-	h.state.Store(h.serve(h.Zones()...))
-}
-
-// Swap replaces the zone served, with an empty reply cache, and returns
-// the previous zone.
+// Swap serves snap in place of the zone with the same origin and returns
+// that zone; with one zone served, snap replaces it whatever its origin
+// (a reload may move the origin). A new origin is added to the set, and
+// nil is returned.
 func (h *Handler) Swap(snap *zone.Snapshot) *zone.Snapshot {
-	return h.state.Swap(h.serve(snap)).snaps[0]
+	for {
+		cur := h.state.Load()
+		next := slices.Clone(cur.snaps)
+		var old *zone.Snapshot
+		switch i := slices.IndexFunc(next, func(z *zone.Snapshot) bool { return z.Origin() == snap.Origin() }); {
+		case i >= 0:
+			old, next[i] = next[i], snap
+		case len(next) == 1:
+			old, next[0] = next[0], snap
+		default:
+			next = append(next, snap)
+		}
+		if h.state.CompareAndSwap(cur, newServed(next)) {
+			return old
+		}
+	}
 }
 
-// SwapZones replaces the zones served, one per origin (the first is the
-// primary origin's), with an empty reply cache, and returns the previous
-// ones. A query is answered from the zone of the longest origin its name
-// is under, and REFUSED when there is none.
-func (h *Handler) SwapZones(snaps []*zone.Snapshot) []*zone.Snapshot {
-	return h.state.Swap(h.serve(snaps...)).snaps
+// SwapZones replaces the whole set of zones served, one per origin (the
+// first is the primary origin's). A query is answered from the zone of
+// the longest origin its name is under, and REFUSED when there is none.
+// A set that cannot be served (none, or an origin twice) is refused and
+// the zones served stay.
+func (h *Handler) SwapZones(zones []*zone.Snapshot) error {
+	if err := checkZones(zones); err != nil {
+		return err
+	}
+	h.state.Store(newServed(slices.Clone(zones)))
+	return nil
 }
 
 // Zone returns the snapshot of the primary origin.
 func (h *Handler) Zone() *zone.Snapshot { return h.state.Load().snaps[0] }
 
-// Zones returns every snapshot served, the primary origin's first.
+// Zones returns every snapshot served, the primary origin's first
+// (shared: do not modify).
 func (h *Handler) Zones() []*zone.Snapshot { return h.state.Load().snaps }
 
-// ZoneFor returns the snapshot that answers name, or nil.
+// ZoneFor returns the snapshot that answers name (any case, fully
+// qualified or not): the one with the longest origin name is at or below,
+// or nil.
 func (h *Handler) ZoneFor(name string) *zone.Snapshot { return h.state.Load().zones.pick(name) }
 
-// Respond computes the reply to req, already sized for the transport: over
-// UDP an answer too large for the client's payload size has its additional
-// section dropped, then is sent empty with TC=1 (RFC 2181 §9, RFC 7766).
-// It returns nil for a message that must not be answered (a response).
+// Respond computes the reply to req on dns.Msg values, already sized for
+// the transport: over UDP an answer too large for the client's payload
+// size has its additional section dropped, then is sent empty with TC=1
+// (RFC 2181 §9, RFC 7766). It returns nil for a message that must not be
+// answered (a response).
+//
+// Every plain query is answered on the wire (AnswerWire) from the
+// compiled zone; Respond serves `svcdns lookup` and the queries the wire
+// path hands over (TSIG-signed, EDNS versions above 0, unusual shapes,
+// and DO=1 to a signed zone, which it signs). A test keeps the two
+// byte-equal.
 func (h *Handler) Respond(req *dns.Msg, tcp bool) *dns.Msg {
 	return h.respond(h.state.Load().zones, req, tcp)
 }
@@ -158,7 +192,6 @@ func (h *Handler) respond(zones zoneSet, req *dns.Msg, tcp bool) *dns.Msg {
 	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT:
 		return setRcode(resp, dns.RcodeRefused)
 	}
-
 	snap := zones.pick(q.Name)
 	if snap == nil {
 		return setRcode(resp, dns.RcodeRefused) // no origin of ours
@@ -166,7 +199,6 @@ func (h *Handler) respond(zones zoneSet, req *dns.Msg, tcp bool) *dns.Msg {
 	if rcode, refused := dnssecRefuses(snap, q); refused {
 		return setRcode(resp, rcode)
 	}
-
 	ans := snap.Lookup(q.Name, q.Qtype)
 	h.fill(resp, q, ans)
 	if opt != nil && opt.Do() && snap.Signer() != nil && ans.Outcome != zone.NotAuth {
@@ -178,8 +210,9 @@ func (h *Handler) respond(zones zoneSet, req *dns.Msg, tcp bool) *dns.Msg {
 	return resp
 }
 
-// fill maps a lookup outcome onto the reply: the one place where outcomes
-// become rcodes and sections.
+// fill maps a lookup outcome onto the reply: the one place on the dns.Msg
+// path where outcomes become rcodes and sections (writeAnswer is its
+// twin on the wire).
 func (h *Handler) fill(resp *dns.Msg, q dns.Question, ans zone.Answer) {
 	switch ans.Outcome {
 	case zone.NotAuth:

@@ -31,8 +31,8 @@ const (
 	numKinds
 )
 
-// Latency buckets of the handler's work per query, in seconds; the cache
-// hit path is well under the first.
+// Latency buckets of the handler's work per query, in seconds; the wire
+// path is well under the first.
 var latencyBuckets = [...]float64{1e-6, 5e-6, 25e-6, 100e-6, 500e-6, 2.5e-3, 10e-3, 50e-3}
 
 // Stats counts queries without locks or allocation: atomic counters that a
@@ -47,21 +47,30 @@ const statShards = 8
 
 type statShard struct {
 	queries   [len(statTypes) + 1][numKinds]atomic.Uint64
-	hits      atomic.Uint64
-	misses    atomic.Uint64
+	compiled  atomic.Uint64 // answered on the wire path
+	message   atomic.Uint64 // answered on dns.Msg values
 	latency   [len(latencyBuckets) + 1]atomic.Uint64
 	latencyNs atomic.Uint64
 	_         [64]byte
 }
 
 func typeIndex(t uint16) int {
-	for i, s := range statTypes {
-		if s.code == t {
-			return i
-		}
+	if t < uint16(len(typeIndexes)) {
+		return int(typeIndexes[t])
 	}
 	return len(statTypes)
 }
+
+// typeIndexes maps the QTYPEs below 256 to their index in statTypes.
+var typeIndexes = func() (m [256]uint8) {
+	for t := range m {
+		m[t] = uint8(len(statTypes))
+	}
+	for i, s := range statTypes {
+		m[s.code] = uint8(i)
+	}
+	return m
+}()
 
 // kindOf reads the kind of a packed reply from its header; nil is a
 // dropped query. Extended rcodes (BADVERS) live in the OPT record and are
@@ -98,14 +107,15 @@ func kindOf(resp []byte) int {
 	return kindOther
 }
 
-// record counts one query; d < 0 means it was not timed.
-func (st *Stats) record(shard byte, qtype uint16, kind int, hit bool, d time.Duration) {
+// record counts one query, answered on the wire path or not; d < 0 means
+// it was not timed.
+func (st *Stats) record(shard byte, qtype uint16, kind int, wire bool, d time.Duration) {
 	s := &st.shards[shard%statShards]
 	s.queries[typeIndex(qtype)][kind].Add(1)
-	if hit {
-		s.hits.Add(1)
+	if wire {
+		s.compiled.Add(1)
 	} else {
-		s.misses.Add(1)
+		s.message.Add(1)
 	}
 	if d < 0 {
 		return // not timed
@@ -146,21 +156,22 @@ func (s *Stats) Queries() []QueryCount {
 	return out
 }
 
-// CacheHits and CacheMisses count replies served from and computed for the
-// reply cache.
-func (s *Stats) CacheHits() uint64 {
+// Compiled counts the queries answered on the wire path, from the
+// compiled zone; Message those answered on dns.Msg values (TSIG-signed,
+// EDNS versions above 0, malformed and other unusual queries).
+func (s *Stats) Compiled() uint64 {
 	var n uint64
 	for i := range s.shards {
-		n += s.shards[i].hits.Load()
+		n += s.shards[i].compiled.Load()
 	}
 	return n
 }
 
-// CacheMisses: see CacheHits.
-func (s *Stats) CacheMisses() uint64 {
+// Message: see Compiled.
+func (s *Stats) Message() uint64 {
 	var n uint64
 	for i := range s.shards {
-		n += s.shards[i].misses.Load()
+		n += s.shards[i].message.Load()
 	}
 	return n
 }

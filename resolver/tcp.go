@@ -78,17 +78,36 @@ func (s *Server) serveStream(ln net.Listener, st *stream) {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 65535+2); return &b }}
 
+// connBufs is what one connection reads and writes through; pooled, so
+// that a stream of short connections (a resolver's TCP retries after
+// TC=1) does not leave the heap full of dead buffers that stay resident.
+type connBufs struct {
+	r  *bufio.Reader
+	w  *bufio.Writer
+	in []byte
+}
+
+var connBufPool = sync.Pool{New: func() any {
+	return &connBufs{r: bufio.NewReaderSize(nil, 4096), w: bufio.NewWriterSize(nil, 16384), in: make([]byte, 65535)}
+}}
+
 // serveConn answers the queries of one connection in order (RFC 7766
 // §6.2.1.1: pipelined queries are read without waiting for the replies to
 // the earlier ones), flushing replies when no query is waiting. It closes
 // after the transport's idle time without a query (§6.2.3) or after its
 // query cap.
 func (s *Server) serveConn(c net.Conn, shard byte, st *stream) {
-	r := bufio.NewReaderSize(c, 4096)
-	w := bufio.NewWriterSize(c, 16384)
+	cb := connBufPool.Get().(*connBufs)
+	cb.r.Reset(c)
+	cb.w.Reset(c)
+	defer func() {
+		cb.r.Reset(nil)
+		cb.w.Reset(nil)
+		connBufPool.Put(cb)
+	}()
+	r, w, in := cb.r, cb.w, cb.in
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	in := make([]byte, 65535)
 	stats := &s.transports[st.transport]
 	client := sourceOf(c.RemoteAddr())
 	for n := 0; st.maxQueries == 0 || n < st.maxQueries; n++ {

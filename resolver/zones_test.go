@@ -20,7 +20,9 @@ func twoOrigins(t *testing.T) (*resolver.Handler, []*zone.Snapshot) {
 	}
 	snaps := []*zone.Snapshot{zonetest.Excerpt(t), home}
 	h := resolver.NewHandler(snaps[0], 0, nil)
-	h.SwapZones(snaps)
+	if err := h.SwapZones(snaps); err != nil {
+		t.Fatal(err)
+	}
 	return h, snaps
 }
 

@@ -1,12 +1,11 @@
 package zone
 
 import (
-	"bufio"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 
@@ -17,43 +16,78 @@ import (
 // Snapshot is an immutable, queryable zone built from one registry and one
 // set of options. It is never modified after Build returns: the server
 // swaps whole snapshots, and the query path reads one without locks.
+//
+// The zone is kept compiled (compile.go): every answer the zone can give
+// for a stored name is packed once, with its names compressed against the
+// question, and the query path copies it. Records as dns.RR values are
+// made on demand, from those bytes, for the slower users (Lookup, RRs,
+// export, transfers).
 type Snapshot struct {
-	origin string // lower-case FQDN
-	opts   Options
-	ports  *portTable
-	serial uint32
-	digest [sha256.Size]byte
-	soa    *dns.SOA
-	negTTL uint32
+	origin     string // presentation form, lower case
+	originWire string // wire form, lower case
+	opts       Options
+	ports      *portTable
+	serial     uint32
+	digest     [sha256.Size]byte
+	soa        *dns.SOA
+	negTTL     uint32
+	count      int // records
 
-	nodes map[string]*node
-	ents  map[string]bool
-	order []string // node names in build order, for export and transfer
-	count int      // records
+	// The compiled zone (compile.go).
+	names     []byte // a nameRec per stored name
+	nameCount int
+	blobs     [][]byte // chunks of compiled answers
+	index     nameIndex
+	neg       negatives
 
 	signed signedZone // made on first use when the zone is signed
 	types  []string   // the DNS-SD service types, _NAME._PROTO.ORIGIN
 	hosts  []string   // in-zone names with address records
+
+	b *builder // during Build only
 }
 
-// node holds the RRsets of one owner name, in answer-preference order.
-type node struct {
-	sets  []rrset
-	cname *dns.CNAME
+// builder holds a zone while Build makes it: every owner name with its
+// records in wire form, names uncompressed.
+type builder struct {
+	nodes   map[string]*bnode // by lower-case wire owner
+	order   []*bnode          // in the order made, which keeps builds alike
+	scratch []byte            // for packing the records add is given
+	// last and lastWire are the owner add was last given, in both forms:
+	// records come in runs of one owner.
+	last, lastWire string
+}
+
+// bnode is one owner name and its RRsets, in answer-preference order.
+type bnode struct {
+	owner string // wire form, case as published
+	key   string // owner, lower case
+	sets  []bset
+	// cname is the target of a CNAME at this name ("" for none).
+	cname    string
+	cnameTTL uint32
 	// instance marks a DNS-SD service instance, whose SRV and TXT go in
-	// the additional section of a PTR answer (RFC 6763 §12.1).
-	instance bool
+	// the additional section of a PTR answer (RFC 6763 §12.1);
+	// ptrInstance is the instance a service's PTR names.
+	instance    bool
+	ptrInstance *bnode
+	// ent marks an empty non-terminal: the name exists with no records
+	// (RFC 8020).
+	ent bool
 }
 
-type rrset struct {
-	typ uint16
-	rrs []dns.RR
+// bset is one RRset: its records' rdata in wire form, names uncompressed.
+// RFC 2181 §5.2: the records of a set share one TTL.
+type bset struct {
+	typ   uint16
+	ttl   uint32
+	rdata []string
 }
 
-func (n *node) get(t uint16) []dns.RR {
+func (n *bnode) get(t uint16) *bset {
 	for i := range n.sets {
 		if n.sets[i].typ == t {
-			return n.sets[i].rrs
+			return &n.sets[i]
 		}
 	}
 	return nil
@@ -71,13 +105,18 @@ func Build(reg *registry.Registry, opts Options, prev *Snapshot) (*Snapshot, err
 	if err != nil {
 		return nil, fmt.Errorf("%w: origin: %v", ErrBuild, err)
 	}
-	s := &Snapshot{
-		origin: origin,
-		opts:   opts,
-		ports:  newPortTable(reg),
-		nodes:  make(map[string]*node, len(reg.Records)),
-		ents:   map[string]bool{},
+	ow, err := wireName(origin)
+	if err != nil {
+		return nil, fmt.Errorf("%w: origin: %v", ErrBuild, err)
 	}
+	s := &Snapshot{
+		origin:     origin,
+		originWire: ow,
+		opts:       opts,
+		ports:      newPortTable(reg),
+		b:          &builder{nodes: make(map[string]*bnode, 2*len(reg.Records)), order: make([]*bnode, 0, 2*len(reg.Records))},
+	}
+	defer func() { s.b = nil }()
 	if err := s.addApex(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBuild, err)
 	}
@@ -88,33 +127,93 @@ func Build(reg *registry.Registry, opts Options, prev *Snapshot) (*Snapshot, err
 		return nil, fmt.Errorf("%w: %v", ErrBuild, err)
 	}
 	s.findENTs()
+	s.ports.markServed(s.b, ow)
 	s.setSerial(reg, prev)
+	if err := s.compile(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBuild, err)
+	}
 	return s, nil
 }
 
-// add puts rr at owner; the node key is the lower-cased owner, while the
-// record keeps the owner's case (instance names are meant to be read).
-func (s *Snapshot) add(owner string, rr dns.RR) {
-	owner = strings.ToLower(owner)
-	n := s.nodes[owner]
-	if n == nil {
-		n = &node{}
-		s.nodes[owner] = n
-		s.order = append(s.order, owner)
+// lookup returns the build node of a wire name in any case, or nil.
+func (b *builder) lookup(name string) *bnode {
+	var buf [255]byte
+	if len(name) > len(buf) {
+		return nil
 	}
-	s.count++
-	if c, ok := rr.(*dns.CNAME); ok {
-		n.cname = c
+	for i := 0; i < len(name); i++ {
+		buf[i] = lowerByte(name[i])
+	}
+	return b.nodes[string(buf[:len(name)])]
+}
+
+// node returns the build node of a wire owner name, made if new.
+func (s *Snapshot) node(owner string) *bnode {
+	n := s.b.lookup(owner)
+	if n == nil {
+		key := lowerWire(owner)
+		n = &bnode{owner: owner, key: key}
+		s.b.nodes[key] = n
+		s.b.order = append(s.b.order, n)
+	}
+	return n
+}
+
+// addWire adds one record in wire form at a wire owner name.
+func (s *Snapshot) addWire(owner string, typ uint16, ttl uint32, rdata string) {
+	s.addSet(s.node(owner), typ, ttl, []string{rdata})
+}
+
+// addSet adds records of one type, in wire form, at a node. rdata may be
+// shared: it is never appended to in place.
+func (s *Snapshot) addSet(n *bnode, typ uint16, ttl uint32, rdata []string) {
+	if len(rdata) == 0 {
 		return
 	}
-	t := rr.Header().Rrtype
-	for i := range n.sets {
-		if n.sets[i].typ == t {
-			n.sets[i].rrs = append(n.sets[i].rrs, rr)
-			return
-		}
+	s.count += len(rdata)
+	if typ == dns.TypeCNAME {
+		n.cname, n.cnameTTL = rdata[len(rdata)-1], ttl
+		return
 	}
-	n.sets = append(n.sets, rrset{typ: t, rrs: []dns.RR{rr}})
+	if set := n.get(typ); set != nil {
+		set.rdata = append(set.rdata, rdata...) // a shared slice has no room: it is copied
+		return
+	}
+	if n.sets == nil {
+		n.sets = make([]bset, 0, 3)
+	}
+	n.sets = append(n.sets, bset{typ: typ, ttl: ttl, rdata: rdata[:len(rdata):len(rdata)]})
+}
+
+// add puts rr at owner (presentation form); the owner keeps its case
+// (instance names are meant to be read) and is found in any case.
+func (s *Snapshot) add(owner string, rr dns.RR) {
+	ow := s.b.lastWire
+	if owner != s.b.last {
+		var err error
+		if ow, err = wireName(owner); err != nil {
+			panic(fmt.Sprintf("zone: add %q: %v", owner, err)) // names here were made canonical already
+		}
+		s.b.last, s.b.lastWire = owner, ow
+	}
+	h := rr.Header()
+	if p, ok := rr.(*dns.PTR); ok { // the browse tree's many
+		target, err := wireName(p.Ptr)
+		if err != nil {
+			panic(fmt.Sprintf("zone: add %s: %v", rr, err))
+		}
+		s.addWire(ow, h.Rrtype, h.Ttl, target)
+		return
+	}
+	if s.b.scratch == nil {
+		s.b.scratch = make([]byte, dns.MaxMsgSize)
+	}
+	end, err := dns.PackRR(rr, s.b.scratch, 0, nil, false)
+	if err != nil {
+		panic(fmt.Sprintf("zone: add %s: %v", rr, err))
+	}
+	start := nameLen(ow) + 10 // the owner as packed, TYPE, CLASS, TTL, RDLENGTH
+	s.addWire(ow, h.Rrtype, h.Ttl, string(s.b.scratch[start:end]))
 }
 
 func hdr(name string, t uint16, ttl uint32) dns.RR_Header {
@@ -135,7 +234,7 @@ func (s *Snapshot) addApex() error {
 		Refresh: o.SOA.Refresh, Retry: o.SOA.Retry, Expire: o.SOA.Expire, Minttl: o.SOA.Minimum}
 	// RFC 2308 §5: the negative TTL is min(SOA TTL, SOA MINIMUM).
 	s.negTTL = min(o.TTL.SOA, o.SOA.Minimum)
-	s.add(s.origin, s.soa)
+	s.add(s.origin, s.soa) // its serial is set once the content is known
 	if len(o.NameServers) == 0 {
 		return errors.New("no name server")
 	}
@@ -171,29 +270,33 @@ func (s *Snapshot) addHost(h Host) error {
 	if !isSubdomain(name, s.origin) || len(h.Addrs) == 0 {
 		return nil
 	}
-	if n := s.nodes[name]; n != nil && (n.get(dns.TypeA) != nil || n.get(dns.TypeAAAA) != nil) {
+	w, _ := wireName(name)
+	if n := s.b.lookup(w); n != nil && (n.get(dns.TypeA) != nil || n.get(dns.TypeAAAA) != nil) {
 		return nil
 	}
 	s.hosts = append(s.hosts, name)
 	for _, a := range h.Addrs {
 		if a.Is4() {
-			s.add(name, &dns.A{Hdr: hdr(name, dns.TypeA, s.opts.TTL.Address), A: a.AsSlice()})
+			s.addWire(w, dns.TypeA, s.opts.TTL.Address, string(a.AsSlice()))
 		} else {
-			s.add(name, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, s.opts.TTL.Address), AAAA: a.AsSlice()})
+			s.addWire(w, dns.TypeAAAA, s.opts.TTL.Address, string(a.AsSlice()))
 		}
 	}
 	return nil
 }
 
-// addServices adds SRV+TXT for every valid name+protocol, and a CNAME for
-// every historic alias. Rows without a protocol have no _PROTO label to
-// live under and are not served (README, "Registry rows in the zone").
-func (s *Snapshot) addServices(reg *registry.Registry) error {
-	type group struct {
-		recs  []*registry.Record
-		alias string
-	}
-	groups := map[registry.Key]*group{}
+// serviceGroup is the registry's rows of one name+protocol: its records,
+// or the name it is a historic alias of.
+type serviceGroup struct {
+	recs  []*registry.Record
+	alias string
+}
+
+// groupServices gathers the rows the zone serves by name+protocol, in
+// registry order. Rows without a protocol have no _PROTO label to live
+// under and are not served (README, "Registry rows in the zone").
+func groupServices(reg *registry.Registry) ([]registry.Key, map[registry.Key]*serviceGroup) {
+	groups := map[registry.Key]*serviceGroup{}
 	var keys []registry.Key
 	for i := range reg.Records {
 		r := &reg.Records[i]
@@ -206,7 +309,7 @@ func (s *Snapshot) addServices(reg *registry.Registry) error {
 		k := r.Key()
 		g := groups[k]
 		if g == nil {
-			g = &group{}
+			g = &serviceGroup{}
 			groups[k] = g
 			keys = append(keys, k)
 		}
@@ -216,20 +319,41 @@ func (s *Snapshot) addServices(reg *registry.Registry) error {
 		}
 		g.recs = append(g.recs, r)
 	}
-	// The browse tree is laid out first, from the names alone, so that
-	// each service's records can be made in the browse domain that lists
-	// it (RFC 6763 §9).
+	return keys, groups
+}
+
+// browseTypes returns the service types DNS-SD lists (browsable, and not
+// an alias), in registry order.
+func browseTypes(keys []registry.Key, groups map[registry.Key]*serviceGroup, origin string) ([]serviceType, error) {
 	var types []serviceType
 	for _, k := range keys {
 		if len(groups[k].recs) > 0 && browsable(k) {
-			owner, err := ServiceOwner(k.Name, k.Proto, s.origin)
+			owner, err := ServiceOwner(k.Name, k.Proto, origin)
 			if err != nil {
-				return fmt.Errorf("service %s/%s: %w", k.Name, k.Proto, err)
+				return nil, fmt.Errorf("service %s/%s: %w", k.Name, k.Proto, err)
 			}
 			types = append(types, serviceType{key: k, owner: owner})
 		}
 	}
-	trees, domainOf, err := s.planBrowse(types)
+	return types, nil
+}
+
+// addServices adds SRV+TXT for every valid name+protocol, and a CNAME for
+// every historic alias.
+func (s *Snapshot) addServices(reg *registry.Registry) error {
+	keys, groups := groupServices(reg)
+	hosts, err := s.targetHosts()
+	if err != nil {
+		return err
+	}
+	// The browse tree is laid out first, from the names alone, so that
+	// each service's records can be made in the browse domain that lists
+	// it (RFC 6763 §9).
+	types, err := browseTypes(keys, groups, s.origin)
+	if err != nil {
+		return err
+	}
+	trees, domainOf, err := planBrowse(types, s.origin)
 	if err != nil {
 		return err
 	}
@@ -243,22 +367,38 @@ func (s *Snapshot) addServices(reg *registry.Registry) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var txt txtWriter
 			for i := w; i < len(keys); i += workers {
 				k := keys[i]
-				made[i] = s.makeService(k, groups[k].recs, groups[k].alias, domainOf[k])
+				made[i] = s.makeService(k, groups[k].recs, groups[k].alias, domainOf[k], hosts, &txt)
 			}
 		}()
 	}
 	wg.Wait()
-	for i, m := range made {
+	ttl := &s.opts.TTL
+	for i := range made {
+		m := &made[i]
 		if m.err != nil {
 			return fmt.Errorf("service %s/%s: %w", keys[i].Name, keys[i].Proto, m.err)
 		}
-		for _, rr := range m.rrs {
-			s.add(rr.Header().Name, rr)
+		n := s.node(m.owner)
+		if m.cname != "" {
+			s.addSet(n, dns.TypeCNAME, ttl.CNAME, []string{m.cname})
+			continue
 		}
-		for _, inst := range m.instances {
-			s.nodes[strings.ToLower(inst)].instance = true
+		s.addSet(n, dns.TypeSRV, ttl.SRV, m.srv)
+		s.addSet(n, dns.TypeTXT, ttl.TXT, m.txt)
+		for j, in := range m.instances {
+			typ := n
+			if j > 0 {
+				typ = s.node(in.typ)
+			}
+			s.addSet(typ, dns.TypePTR, ttl.PTR, []string{in.name})
+			inst := s.node(in.name)
+			s.addSet(inst, dns.TypeSRV, ttl.SRV, m.instSRV)
+			s.addSet(inst, dns.TypeTXT, ttl.TXT, m.instTXT)
+			inst.instance = true
+			typ.ptrInstance = inst
 		}
 	}
 	s.types = make([]string, len(types))
@@ -268,12 +408,63 @@ func (s *Snapshot) addServices(reg *registry.Registry) error {
 	return s.addBrowsing(trees)
 }
 
-// madeService is the records of one name+protocol, made aside.
+// targetHosts returns the SRV targets in wire form: the default target's,
+// and each configured service's.
+func (s *Snapshot) targetHosts() (map[string]string, error) {
+	hosts := map[string]string{}
+	add := func(name string) error {
+		if _, ok := hosts[name]; ok {
+			return nil
+		}
+		c, err := canonical(name)
+		if err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+		hosts[name], _ = wireName(c)
+		return nil
+	}
+	if err := add(s.opts.Target.Name); err != nil {
+		return nil, err
+	}
+	for _, targets := range s.opts.Services {
+		for _, t := range targets {
+			if err := add(t.Host.Name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return hosts, nil
+}
+
+// madeService is the records of one name+protocol, made aside, in wire
+// form: a CNAME for an alias, or the SRV and TXT rdata and the DNS-SD
+// instances (RFC 6763 §4), each with its SRV and TXT.
 type madeService struct {
-	owner     string
-	instances []string // DNS-SD instance names; none for an alias
-	rrs       []dns.RR
-	err       error
+	owner            string
+	cname            string
+	srv, txt         []string
+	instances        []madeInstance
+	instSRV, instTXT []string
+	err              error
+}
+
+// madeInstance is one DNS-SD instance of a service: the type's name, whose
+// PTR names it, and its own name, both in wire form.
+type madeInstance struct {
+	typ, name string
+}
+
+// serviceWire is the wire form of _NAME._PROTO.ORIGIN, as ServiceOwner
+// names it in presentation form.
+func serviceWire(name string, p registry.Protocol, origin string) (string, error) {
+	l := "_" + strings.ToLower(name)
+	pl := protoLabel(p)
+	if len(l) > 63 || len(l)+len(pl)+2+len(origin) > 255 {
+		return "", fmt.Errorf("name %q: %w", name, dns.ErrRdata)
+	}
+	b := make([]byte, 0, 2+len(l)+len(pl)+len(origin))
+	b = append(append(append(append(b, byte(len(l))), l...), byte(len(pl))), pl...)
+	return string(append(b, origin...)), nil
 }
 
 // makeService makes the records of one name+protocol: a CNAME for a
@@ -282,39 +473,33 @@ type madeService struct {
 // again in the browse domain dom that lists it (§9), where the type
 // _NAME._PROTO.dom points at its instance there. It only reads the
 // snapshot, so several run at once.
-func (s *Snapshot) makeService(k registry.Key, recs []*registry.Record, alias, dom string) (m madeService) {
+func (s *Snapshot) makeService(k registry.Key, recs []*registry.Record, alias, dom string, hosts map[string]string, txt *txtWriter) (m madeService) {
 	o := &s.opts
-	owner, err := ServiceOwner(k.Name, k.Proto, s.origin)
-	if err != nil {
+	var err error
+	if m.owner, err = serviceWire(k.Name, k.Proto, s.originWire); err != nil {
 		return madeService{err: err}
 	}
-	m.owner = owner
 	if len(recs) == 0 {
-		target, err := ServiceOwner(alias, k.Proto, s.origin)
-		if err != nil {
+		if m.cname, err = serviceWire(alias, k.Proto, s.originWire); err != nil {
 			return madeService{err: fmt.Errorf("alias target: %w", err)}
 		}
-		m.rrs = []dns.RR{&dns.CNAME{Hdr: hdr(owner, dns.TypeCNAME, o.TTL.CNAME), Target: target}}
 		return m
 	}
 	targets := o.Services[k]
 	if targets == nil {
 		targets = []Target{{Host: o.Target}}
 	}
-	hosts := make([]string, len(targets))
-	for i, t := range targets {
-		if hosts[i], err = canonical(t.Host.Name); err != nil {
-			return madeService{err: fmt.Errorf("target: %w", err)}
-		}
-	}
-	srv := func(owner string, port uint16) []dns.RR {
-		out := make([]dns.RR, len(targets))
-		for i, t := range targets {
+	srv := func(out []string, port uint16) []string {
+		for _, t := range targets {
+			p := port
 			if t.Port != 0 {
-				port = t.Port
+				p = t.Port
 			}
-			out[i] = &dns.SRV{Hdr: hdr(owner, dns.TypeSRV, o.TTL.SRV),
-				Priority: t.Priority, Weight: t.Weight, Port: port, Target: hosts[i]}
+			var rd [6]byte
+			binary.BigEndian.PutUint16(rd[0:], t.Priority)
+			binary.BigEndian.PutUint16(rd[2:], t.Weight)
+			binary.BigEndian.PutUint16(rd[4:], p)
+			out = append(out, string(rd[:])+hosts[t.Host.Name])
 		}
 		return out
 	}
@@ -323,52 +508,52 @@ func (s *Snapshot) makeService(k registry.Key, recs []*registry.Record, alias, d
 			continue
 		}
 		for p := int(r.Ports.Lo); p <= int(r.Ports.Hi); p++ {
-			m.rrs = append(m.rrs, srv(owner, uint16(p))...)
+			m.srv = srv(m.srv, uint16(p))
 		}
+		// An instance is one place to connect to (RFC 6763 §5): the first
+		// port of each registered row. A range (x11/tcp, 6000-6063) is one
+		// service on each of its ports, which no DNS-SD client could tell
+		// apart; the TXT's port= gives it whole, and _NAME._PROTO.ORIGIN
+		// has an SRV for every port.
+		m.instSRV = srv(m.instSRV, r.Ports.Lo)
 	}
-	strs := txtStrings(serviceFacts(recs))
-	full := fitTXT(strs, maxTXTTotal)
-	m.rrs = append(m.rrs, &dns.TXT{Hdr: hdr(owner, dns.TypeTXT, o.TTL.TXT), Txt: full})
+	full := serviceTXT(txt, recs, maxTXTTotal)
+	m.txt = []string{full}
 
-	label := instanceLabel(recs)
-	inst, err := presentation(label + "." + owner)
-	if err != nil {
-		return madeService{err: fmt.Errorf("instance: %w", err)}
+	label := unescapeLabel(instanceLabel(recs))
+	instance := func(typ string) (madeInstance, error) {
+		if len(label) > 63 || 1+len(label)+len(typ) > 255 {
+			return madeInstance{}, fmt.Errorf("instance %q: %w", label, dns.ErrRdata)
+		}
+		return madeInstance{typ: typ, name: string(append([]byte{byte(len(label))}, label...)) + typ}, nil
 	}
-	m.instances = []string{inst}
-	qlen := wireLen(inst)
-	var typeD, instD string
+	inst, err := instance(m.owner)
+	if err != nil {
+		return madeService{err: err}
+	}
+	m.instances = []madeInstance{inst}
+	qlen := len(inst.name)
 	if dom != "" {
-		if typeD, err = ServiceOwner(k.Name, k.Proto, dom); err == nil {
-			instD, err = presentation(label + "." + typeD)
+		dw, err := wireName(dom)
+		var typ string
+		if err == nil {
+			typ, err = serviceWire(k.Name, k.Proto, dw)
+		}
+		if err == nil {
+			inst, err = instance(typ)
 		}
 		if err != nil {
 			return madeService{err: fmt.Errorf("instance in %s: %w", dom, err)}
 		}
-		m.instances = append(m.instances, instD)
-		qlen = max(qlen, wireLen(instD))
+		m.instances = append(m.instances, inst)
+		qlen = max(qlen, len(inst.name))
 	}
 	// RFC 6763 §6.2: the instance's TXT fits one reply of MaxDNSSDReply
 	// bytes with the longest of its names in the question; the service's
 	// own TXT keeps up to maxTXTTotal.
-	txt := fitTXT(strs, MaxDNSSDReply-headerLen-qlen-questionEnd-namePointer-rrFixed)
-	addInstance := func(typ, inst string) {
-		m.rrs = append(m.rrs, &dns.PTR{Hdr: hdr(typ, dns.TypePTR, o.TTL.PTR), Ptr: inst})
-		// An instance is one place to connect to (RFC 6763 §5): the
-		// first port of each registered row. A range (x11/tcp,
-		// 6000-6063) is one service on each of its ports, which no
-		// DNS-SD client could tell apart; the TXT's port= gives it whole,
-		// and _NAME._PROTO.ORIGIN has an SRV for every port.
-		for _, r := range recs {
-			if r.HasPort {
-				m.rrs = append(m.rrs, srv(inst, r.Ports.Lo)...)
-			}
-		}
-		m.rrs = append(m.rrs, &dns.TXT{Hdr: hdr(inst, dns.TypeTXT, o.TTL.TXT), Txt: txt})
-	}
-	addInstance(owner, inst)
-	if instD != "" {
-		addInstance(typeD, instD)
+	m.instTXT = m.txt
+	if limit := MaxDNSSDReply - headerLen - qlen - questionEnd - namePointer - rrFixed; len(full) > limit {
+		m.instTXT = []string{serviceTXT(txt, recs, limit)}
 	}
 	return m
 }
@@ -376,28 +561,31 @@ func (s *Snapshot) makeService(k registry.Key, recs []*registry.Record, alias, d
 // findENTs records every name between a node and the origin that holds
 // no records itself (RFC 8020: such names exist and answer NODATA).
 func (s *Snapshot) findENTs() {
-	for name := range s.nodes {
-		for n := name; n != s.origin && isSubdomain(n, s.origin); {
-			_, n = splitFirst(n)
-			if _, ok := s.nodes[n]; ok || s.ents[n] {
+	for _, n := range s.b.order {
+		for name := n.key; name != s.originWire && hasSuffixName(name, s.originWire); {
+			name = parentName(name)
+			if s.b.nodes[name] != nil {
 				break
 			}
-			s.ents[n] = true
+			s.b.nodes[name] = &bnode{owner: name, key: name, ent: true}
+			s.b.order = append(s.b.order, s.b.nodes[name])
 		}
 	}
 	// Protocol labels exist even for a protocol with no service, so that
 	// port lookups under them are never below an NXDOMAIN (RFC 8020).
 	for _, p := range registry.Protocols {
-		n := protoLabel(p) + "." + s.origin
-		if s.nodes[n] == nil {
-			s.ents[n] = true
+		pl := protoLabel(p)
+		name := string(append([]byte{byte(len(pl))}, pl...)) + s.originWire
+		if s.b.nodes[name] == nil {
+			s.b.nodes[name] = &bnode{owner: name, key: name, ent: true}
+			s.b.order = append(s.b.order, s.b.nodes[name])
 		}
 	}
 }
 
 // setSerial derives the SOA serial from the registry's date (YYYYMMDDnn),
 // keeps the previous one when the content did not change, and otherwise
-// moves strictly past it.
+// moves strictly past it. The SOA record is then complete.
 func (s *Snapshot) setSerial(reg *registry.Registry, prev *Snapshot) {
 	s.digest = s.contentDigest()
 	serial := dateSerial(reg)
@@ -411,64 +599,50 @@ func (s *Snapshot) setSerial(reg *registry.Registry, prev *Snapshot) {
 	}
 	s.serial = serial
 	s.soa.Serial = serial
+	apex := s.b.nodes[s.originWire].get(dns.TypeSOA)
+	rd := []byte(apex.rdata[0])
+	m := nameLen(apex.rdata[0])
+	binary.BigEndian.PutUint32(rd[m+nameLen(apex.rdata[0][m:]):], serial)
+	apex.rdata[0] = string(rd)
 }
 
-// contentDigest hashes every record but the SOA's serial, field by field
-// (cheaper than packing each record), so that a rebuild can tell whether
-// the zone changed.
+// contentDigest hashes every record, the SOA's serial aside, and the port
+// table, so that a rebuild can tell whether the zone changed.
 func (s *Snapshot) contentDigest() [sha256.Size]byte {
 	h := sha256.New()
-	w := bufio.NewWriterSize(h, 1<<16)
+	var buf []byte
 	field := func(v string) {
-		w.WriteString(v)
-		w.WriteByte(0)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(v)))
+		buf = append(buf, v...)
 	}
-	num := func(v uint32) {
-		w.Write([]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-	}
-	for _, name := range s.order {
-		n := s.nodes[name]
-		field(name)
-		if n.cname != nil {
-			field("CNAME " + n.cname.Target)
-			num(n.cname.Hdr.Ttl)
+	num := func(v uint32) { buf = binary.BigEndian.AppendUint32(buf, v) }
+	flush := func() {
+		if len(buf) > 1<<16 {
+			h.Write(buf)
+			buf = buf[:0]
 		}
+	}
+	for _, n := range s.b.order {
+		if n.ent {
+			continue
+		}
+		field(n.owner) // case matters in instance names
+		field(n.cname)
+		num(n.cnameTTL)
 		for _, set := range n.sets {
-			for _, rr := range set.rrs {
-				hd := rr.Header()
-				num(uint32(hd.Rrtype))
-				num(hd.Ttl)
-				field(hd.Name) // case matters in instance names
-				switch r := rr.(type) {
-				case *dns.SOA:
-					field(r.Ns)
-					field(r.Mbox)
-					num(r.Refresh)
-					num(r.Retry)
-					num(r.Expire)
-					num(r.Minttl)
-				case *dns.NS:
-					field(r.Ns)
-				case *dns.A:
-					field(string(r.A))
-				case *dns.AAAA:
-					field(string(r.AAAA))
-				case *dns.SRV:
-					num(uint32(r.Priority)<<16 | uint32(r.Weight))
-					num(uint32(r.Port))
-					field(r.Target)
-				case *dns.TXT:
-					num(uint32(len(r.Txt)))
-					for _, t := range r.Txt {
-						field(t)
-					}
-				case *dns.PTR:
-					field(r.Ptr)
-				default:
-					field(rr.String())
+			num(uint32(set.typ))
+			num(set.ttl)
+			num(uint32(len(set.rdata)))
+			for _, rd := range set.rdata {
+				if set.typ == dns.TypeSOA { // the serial is what is being decided
+					m := nameLen(rd)
+					m += nameLen(rd[m:])
+					rd = rd[:m] + rd[m+4:]
 				}
+				field(rd)
 			}
 		}
+		flush()
 	}
 	// The signer's keys and epoch decide the signatures a secondary is
 	// sent: a change re-signs the zone under a new serial.
@@ -488,8 +662,9 @@ func (s *Snapshot) contentDigest() [sha256.Size]byte {
 			field(f.refs)
 			field(f.notes)
 		}
+		flush()
 	}
-	w.Flush()
+	h.Write(buf)
 	var d [sha256.Size]byte
 	copy(d[:], h.Sum(nil))
 	return d
@@ -539,39 +714,3 @@ func (s *Snapshot) Hosts() []string { return s.hosts }
 
 // Records is the number of records in the zone (port names aside).
 func (s *Snapshot) Records() int { return s.count }
-
-// Names returns every owner name holding records, sorted canonically
-// (RFC 4034 §6.1), for export and transfer.
-func (s *Snapshot) Names() []string {
-	out := append([]string(nil), s.order...)
-	sort.Slice(out, func(i, j int) bool { return canonicalLess(out[i], out[j]) })
-	return out
-}
-
-// RRs returns every record at an owner name (shared: do not modify).
-func (s *Snapshot) RRs(name string) []dns.RR {
-	n := s.nodes[strings.ToLower(name)]
-	if n == nil {
-		return nil
-	}
-	var out []dns.RR
-	if n.cname != nil {
-		out = append(out, n.cname)
-	}
-	for _, set := range n.sets {
-		out = append(out, set.rrs...)
-	}
-	return out
-}
-
-// canonicalLess orders names by their labels from the right (RFC 4034 §6.1).
-func canonicalLess(a, b string) bool {
-	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
-	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		x, y := unescapeLabel(la[i]), unescapeLabel(lb[j])
-		if x != y {
-			return x < y
-		}
-	}
-	return len(la) < len(lb)
-}

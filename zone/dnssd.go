@@ -232,7 +232,7 @@ func wireLen(name string) int {
 // planBrowse lays out the browse tree of every protocol that DNS-SD lists
 // (RFC 6763 §7) and returns the trees and, for each type, the browse
 // domain that lists it.
-func (s *Snapshot) planBrowse(types []serviceType) ([]*browseDomain, map[registry.Key]string, error) {
+func planBrowse(types []serviceType, origin string) ([]*browseDomain, map[registry.Key]string, error) {
 	var trees []*browseDomain
 	domainOf := make(map[registry.Key]string, len(types))
 	for _, p := range []registry.Protocol{registry.TCP, registry.UDP} {
@@ -246,7 +246,7 @@ func (s *Snapshot) planBrowse(types []serviceType) ([]*browseDomain, map[registr
 			continue
 		}
 		slices.SortFunc(ts, func(a, b serviceType) int { return strings.Compare(a.key.Name, b.key.Name) })
-		tree, err := planBrowsing(ts, p.String()+"."+s.origin)
+		tree, err := planBrowsing(ts, p.String()+"."+origin)
 		if err != nil {
 			return nil, nil, err
 		}

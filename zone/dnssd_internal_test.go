@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 	"github.com/svcdns/svcdns/internal/testenv"
@@ -106,8 +107,11 @@ func sortTypes(ts []serviceType) {
 	slices.SortFunc(ts, func(a, b serviceType) int { return strings.Compare(a.key.Name, b.key.Name) })
 }
 
-// fitTXT cuts a service's whole strings as txtBuilder builds them.
-func TestFitTXTAsBuilt(t *testing.T) {
+// An instance's TXT, written to a smaller size than the service's, keeps
+// the service's strings in order, each whole or cut on a character
+// boundary, txtvers first, within the size; and is the service's own when
+// that fits.
+func TestServiceTXTCut(t *testing.T) {
 	reg, err := registry.ParseFile(testenv.Excerpt())
 	if err != nil {
 		t.Fatal(err)
@@ -121,17 +125,47 @@ func TestFitTXTAsBuilt(t *testing.T) {
 	// One with long values, cut on a multi-byte character.
 	long := &registry.Record{Name: "long", Proto: registry.TCP, Description: strings.Repeat("déjà vu ", 60), Notes: strings.Repeat("ñ", 300)}
 	groups[long.Key()] = []*registry.Record{long}
+	strs := func(rdata string) []string {
+		var out []string
+		for len(rdata) > 0 {
+			n := int(rdata[0])
+			out = append(out, rdata[1:1+n])
+			rdata = rdata[1+n:]
+		}
+		return out
+	}
+	var w txtWriter
 	n := 0
 	for k, recs := range groups {
-		strs := txtStrings(serviceFacts(recs))
+		full := serviceTXT(&w, recs, maxTXTTotal)
+		whole := strs(full)
 		for limit := 12; limit <= maxTXTTotal+7; limit += 7 {
-			if got, want := fitTXT(strs, limit), serviceTXT(recs, limit); !slices.Equal(got, want) {
-				t.Fatalf("%s/%s at %d bytes: cut %q, built %q", k.Name, k.Proto, limit, got, want)
+			cut := serviceTXT(&w, recs, limit)
+			if len(cut) > limit {
+				t.Fatalf("%s/%s at %d bytes: %d written", k.Name, k.Proto, limit, len(cut))
+			}
+			if len(full) <= limit && cut != full {
+				t.Fatalf("%s/%s at %d bytes: %q, want the whole %q", k.Name, k.Proto, limit, cut, full)
+			}
+			got := strs(cut)
+			if len(got) == 0 || got[0] != "txtvers=1" {
+				t.Fatalf("%s/%s at %d bytes: %q does not start with txtvers", k.Name, k.Proto, limit, got)
+			}
+			j := 0
+			for _, g := range got {
+				key, _, _ := strings.Cut(g, "=")
+				for j < len(whole) && !strings.HasPrefix(whole[j], key+"=") {
+					j++
+				}
+				if j == len(whole) || !strings.HasPrefix(whole[j], g) || !utf8.ValidString(g) {
+					t.Fatalf("%s/%s at %d bytes: %q is not a cut of the service's strings %q, in order", k.Name, k.Proto, limit, g, whole)
+				}
+				j++
 			}
 			n++
 		}
 	}
-	t.Logf("%d cuts compared", n)
+	t.Logf("%d cuts checked", n)
 }
 
 // The fast path of ServiceOwner gives what packing the name gives.

@@ -3,7 +3,6 @@ package zone
 import (
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -43,28 +42,46 @@ func (s *Snapshot) NegativeTTL() uint32 { return s.negTTL }
 // RRsets returns the RRsets at name, port names included: one slice per
 // type, in answer-preference order (a CNAME first). exists is false when
 // the name does not exist; an empty non-terminal exists with no RRsets.
-// The records are shared: do not modify them.
+// The records are made for the caller from the compiled zone.
 func (s *Snapshot) RRsets(name string) (sets [][]dns.RR, exists bool) {
-	name = strings.ToLower(dns.Fqdn(name))
-	if !isSubdomain(name, s.origin) {
+	w, err := wireName(name)
+	if err != nil {
 		return nil, false
 	}
-	n := s.nodes[name]
-	if n == nil {
-		if port, proto, ok := s.parsePortName(name); ok {
-			n = s.portNode(name, port, proto)
+	w = lowerWire(w)
+	if !s.Contains([]byte(w)) {
+		return nil, false
+	}
+	rel := []byte(w[:len(w)-len(s.originWire)])
+	n := s.find(rel)
+	if n != nil && n.flags()&nodeENT == 0 {
+		return groupSets(s.RRs(name)), true
+	}
+	if _, _, ok := portName(rel); ok {
+		// Port names are written per query (ports.go): their RRsets are
+		// what a question for each type gets.
+		for _, t := range []uint16{dns.TypePTR, dns.TypeTXT} {
+			if a := s.Lookup(name, t); a.Outcome == Success && len(a.Answer) > 0 {
+				sets = append(sets, a.Answer)
+			}
 		}
+		return sets, true
 	}
-	if n == nil {
-		return nil, s.ents[name]
+	return nil, n != nil
+}
+
+// groupSets cuts records, one RRset after another, into their RRsets.
+func groupSets(rrs []dns.RR) [][]dns.RR {
+	var sets [][]dns.RR
+	for start := 0; start < len(rrs); {
+		end := start + 1
+		for end < len(rrs) && rrs[end].Header().Rrtype == rrs[start].Header().Rrtype {
+			end++
+		}
+		sets = append(sets, rrs[start:end:end])
+		start = end
 	}
-	if n.cname != nil {
-		sets = append(sets, []dns.RR{n.cname})
-	}
-	for _, set := range n.sets {
-		sets = append(sets, set.rrs)
-	}
-	return sets, true
+	return sets
 }
 
 // Types returns the types present at name (for an NSEC bitmap) and
@@ -90,7 +107,7 @@ func (s *Snapshot) SignedZone() ([]dns.RR, error) {
 	}
 	s.signed.once.Do(func() {
 		var all []dns.RR
-		for _, name := range s.order {
+		for _, name := range s.Names() {
 			all = append(all, s.RRs(name)...)
 		}
 		s.signed.rrs, s.signed.err = sg.SignZone(all)

@@ -1,6 +1,8 @@
 package zone
 
 import (
+	"encoding/binary"
+	"sort"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -38,7 +40,7 @@ func (o Outcome) String() string {
 }
 
 // Answer is the result of a lookup, with its records already in sections.
-// The records are shared with the snapshot: copy before modifying.
+// The records are made for the caller from the compiled zone.
 type Answer struct {
 	Outcome    Outcome
 	Answer     []dns.RR
@@ -53,132 +55,124 @@ type Answer struct {
 const maxChain = 8
 
 // Lookup answers qname/qtype from the zone. qname may be in any case.
+//
+// It reads the answer AppendAnswer writes back into dns.RR values: the
+// query path never calls it; `svcdns lookup`, the dns.Msg path (Respond)
+// and tests do.
 func (s *Snapshot) Lookup(qname string, qtype uint16) Answer {
-	name := strings.ToLower(dns.Fqdn(qname))
-	if !isSubdomain(name, s.origin) {
+	w, err := wireName(qname)
+	if err != nil {
 		return Answer{Outcome: NotAuth}
 	}
-	var a Answer
-	for range maxChain {
-		n := s.nodes[name]
-		if n == nil {
-			if port, proto, ok := s.parsePortName(name); ok {
-				n = s.portNode(name, port, proto)
-			}
-		}
-		if n == nil {
-			if s.ents[name] {
-				return s.negative(a, NoData)
-			}
-			a.Invalid = s.invalidService(name)
-			return s.negative(a, NameError)
-		}
-		if n.cname != nil && qtype != dns.TypeCNAME {
-			a.Answer = append(a.Answer, n.cname)
-			name = n.cname.Target
-			if !isSubdomain(name, s.origin) {
-				return a // RFC 1034 §4.3.2: the resolver continues out of zone
-			}
-			continue
-		}
-		var rrs []dns.RR
-		switch {
-		case qtype == dns.TypeCNAME && n.cname != nil:
-			rrs = []dns.RR{n.cname}
-		case qtype == dns.TypeANY:
-			// RFC 8482 §4.1: answer ANY with one RRset, the node's first.
-			if len(n.sets) > 0 {
-				rrs = n.sets[0].rrs
-			}
-		default:
-			rrs = n.get(qtype)
-		}
-		if len(rrs) == 0 {
-			return s.negative(a, NoData)
-		}
-		a.Answer = append(a.Answer, rrs...)
-		a.Additional = s.additional(rrs)
-		return a
+	w = lowerWire(w)
+	if !s.Contains([]byte(w)) {
+		return Answer{Outcome: NotAuth}
 	}
-	// A chain longer than any the zone builds: answer what was found.
+	msg := s.question(w, qtype)
+	msg, r := s.AppendAnswer(msg, Question{Name: []byte(w), Type: qtype})
+	m := unpackSections(msg, r.Answer, r.Authority, r.Additional)
+	a := Answer{Outcome: r.Outcome, Answer: m.Answer, Authority: m.Ns, Additional: m.Extra}
+	// Records owned by the question name carry its published spelling, as
+	// the zone stores it (instance names keep their case).
+	if n := s.find([]byte(w[:len(w)-len(s.originWire)])); n != nil {
+		display := s.display(n)
+		for _, rr := range a.Answer {
+			if h := rr.Header(); strings.EqualFold(h.Name, display) {
+				h.Name = display
+			}
+		}
+	}
+	if r.Outcome == NameError && r.Invalid != registry.RuleOK {
+		svc := unescapeLabel(dns.SplitDomainName(presentationName(w))[0][1:])
+		_, pos := registry.CheckName(svc)
+		a.Invalid = &registry.NameError{Name: svc, Rule: r.Invalid, Pos: pos}
+	}
 	return a
 }
 
-// negative adds the SOA for a negative answer; RFC 2308 §3 puts it in the
-// authority section with TTL min(SOA TTL, SOA MINIMUM).
-func (s *Snapshot) negative(a Answer, o Outcome) Answer {
-	a.Outcome = o
-	soa := *s.soa
-	soa.Hdr.Ttl = s.negTTL
-	a.Authority = []dns.RR{&soa}
-	return a
+// question makes a message holding a header and the question name/qtype.
+func (s *Snapshot) question(name string, qtype uint16) []byte {
+	msg := make([]byte, 12, 12+len(name)+4+512)
+	msg = append(msg, name...)
+	msg = binary.BigEndian.AppendUint16(msg, qtype)
+	return binary.BigEndian.AppendUint16(msg, dns.ClassINET)
 }
 
-// additional returns the in-zone addresses of the hosts that SRV and NS
-// records name (RFC 2782, RFC 1035 §3.3.11).
-func (s *Snapshot) additional(rrs []dns.RR) []dns.RR {
+// unpackSections reads the sections of a message AppendAnswer wrote, with
+// its header's counts filled in.
+func unpackSections(msg []byte, an, ns, ar uint16) *dns.Msg {
+	binary.BigEndian.PutUint16(msg[4:], 1)
+	binary.BigEndian.PutUint16(msg[6:], an)
+	binary.BigEndian.PutUint16(msg[8:], ns)
+	binary.BigEndian.PutUint16(msg[10:], ar)
+	m := new(dns.Msg)
+	if err := m.Unpack(msg); err != nil {
+		// The compiled zone is written by this package; a message it
+		// cannot read back is a bug, not an input error.
+		panic("zone: compiled answer does not unpack: " + err.Error())
+	}
+	return m
+}
+
+// display is a stored name in presentation form, case as published.
+func (s *Snapshot) display(n nameRec) string {
+	return presentationName(string(n.key()) + s.originWire)
+}
+
+// Names returns every owner name holding records, lower case, sorted
+// canonically (RFC 4034 §6.1), for export and transfer.
+func (s *Snapshot) Names() []string {
+	out := make([]string, 0, s.nameCount)
+	s.eachName(func(_ int, n nameRec) {
+		if n.flags()&nodeENT == 0 {
+			out = append(out, strings.ToLower(s.display(n)))
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return canonicalLess(out[i], out[j]) })
+	return out
+}
+
+// RRs returns every record at an owner name: the CNAME, or each RRset in
+// the order answers prefer them. They are made for the caller from the
+// compiled zone.
+func (s *Snapshot) RRs(name string) []dns.RR {
+	w, err := wireName(name)
+	if err != nil {
+		return nil
+	}
+	w = lowerWire(w)
+	if !s.Contains([]byte(w)) {
+		return nil
+	}
+	n := s.find([]byte(w[:len(w)-len(s.originWire)]))
+	if n == nil {
+		return nil
+	}
+	display := s.display(n)
 	var out []dns.RR
-	var seen []string
-	for _, rr := range rrs {
-		var target string
-		switch r := rr.(type) {
-		case *dns.SRV:
-			target = r.Target
-		case *dns.NS:
-			target = r.Ns
-		case *dns.PTR:
-			// RFC 6763 §12.1: with a PTR to an instance, its SRV, TXT
-			// and the SRV targets' addresses.
-			if n := s.nodes[strings.ToLower(r.Ptr)]; n != nil && n.instance {
-				srv := n.get(dns.TypeSRV)
-				out = append(out, srv...)
-				out = append(out, n.get(dns.TypeTXT)...)
-				out = append(out, s.additional(srv)...)
-			}
-			continue
-		default:
+	for i := range n.count() {
+		a := n.answer(i)
+		if a.flags&answerOwn == 0 {
 			continue
 		}
-		dup := false
-		for _, t := range seen {
-			if t == target {
-				dup = true
-				break
-			}
-		}
-		if dup {
-			continue
-		}
-		seen = append(seen, target)
-		if n := s.nodes[target]; n != nil {
-			out = append(out, n.get(dns.TypeA)...)
-			out = append(out, n.get(dns.TypeAAAA)...)
+		msg, r := s.appendBlob(s.question(w, a.qtype), a, 0)
+		m := unpackSections(msg, r.Answer, r.Authority, r.Additional)
+		for _, rr := range m.Answer {
+			rr.Header().Name = display
+			out = append(out, rr)
 		}
 	}
 	return out
 }
 
-// invalidService says which RFC 6335 rule the NAME of a _NAME._PROTO.ORIGIN
-// query breaks, or nil when the name is not of that shape or is valid.
-func (s *Snapshot) invalidService(name string) *registry.NameError {
-	rest := strings.TrimSuffix(name, s.origin)
-	if len(rest) == len(name) || rest == "" {
-		return nil
+// canonicalLess orders names by their labels from the right (RFC 4034 §6.1).
+func canonicalLess(a, b string) bool {
+	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		x, y := unescapeLabel(la[i]), unescapeLabel(lb[j])
+		if x != y {
+			return x < y
+		}
 	}
-	first, proto := splitFirst(rest)
-	if proto == "" || !strings.HasPrefix(first, "_") {
-		return nil
-	}
-	protoL, tail := splitFirst(proto)
-	if tail != "" {
-		return nil
-	}
-	if _, ok := protoFromLabel(protoL); !ok {
-		return nil
-	}
-	svc := unescapeLabel(first[1:])
-	if r, pos := registry.CheckName(svc); r != registry.RuleOK {
-		return &registry.NameError{Name: svc, Rule: r, Pos: pos}
-	}
-	return nil
+	return len(la) < len(lb)
 }

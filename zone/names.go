@@ -52,21 +52,6 @@ func presentation(name string) (string, error) {
 // protoLabel is the RFC 6763 §7 / RFC 2782 protocol label, "_tcp".
 func protoLabel(p registry.Protocol) string { return "_" + p.String() }
 
-// protoFromLabel maps "_tcp" (any case) to its Protocol.
-func protoFromLabel(l string) (registry.Protocol, bool) {
-	switch strings.ToLower(l) {
-	case "_tcp":
-		return registry.TCP, true
-	case "_udp":
-		return registry.UDP, true
-	case "_sctp":
-		return registry.SCTP, true
-	case "_dccp":
-		return registry.DCCP, true
-	}
-	return registry.ProtoNone, false
-}
-
 // ServiceOwner is the owner name of a service's SRV and TXT records:
 // _NAME._PROTO.ORIGIN, with NAME lower-cased and escaped ("_z39\.50._tcp").
 func ServiceOwner(name string, p registry.Protocol, origin string) (string, error) {

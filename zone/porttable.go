@@ -10,7 +10,8 @@ import (
 // registry, kept with the snapshot in place of the registry itself: the
 // rows with a port, each cut to the fields those answers report, with
 // strings copied out of the parsed registry so that it can be collected
-// once the zone is built.
+// once the zone is built. Values are kept with their white space folded,
+// as the TXT record carries them, so that answering only copies.
 type portTable struct {
 	rows  []portRow
 	index [len(registry.Protocols) + 1]registry.PortIndex // by Protocol
@@ -23,6 +24,11 @@ type portRow struct {
 	name   string // as registered; "" for reserved and unassigned rows
 	unauth string
 	facts  *portFacts // unnamed rows only
+	// label is the first label of the service's owner name in wire form
+	// ("\x07_geneve"), for the PTR to it; served says the zone has that
+	// owner under the row's protocol.
+	label  string
+	served bool
 }
 
 // portFacts is what a port's TXT reports of a row without a name.
@@ -32,16 +38,23 @@ type portFacts struct {
 
 func newPortTable(reg *registry.Registry) *portTable {
 	t := &portTable{}
+	n := 0
+	for i := range reg.Records {
+		if reg.Records[i].HasPort {
+			n++
+		}
+	}
+	t.rows = make([]portRow, 0, n)
 	for i := range reg.Records {
 		r := &reg.Records[i]
 		if !r.HasPort {
 			continue
 		}
 		row := portRow{ports: r.Ports, proto: r.Proto, status: r.Status,
-			name: strings.Clone(r.Name), unauth: strings.Clone(r.Unauthorized)}
+			name: strings.Clone(r.Name), unauth: strings.Clone(foldSpace(r.Unauthorized))}
 		if r.Name == "" {
-			row.facts = &portFacts{desc: strings.Clone(r.Description), mod: r.Modified.String(),
-				refs: strings.Join(r.References, ", "), notes: strings.Clone(r.Notes)}
+			row.facts = &portFacts{desc: strings.Clone(foldSpace(r.Description)), mod: foldSpace(r.Modified.String()),
+				refs: strings.Clone(foldSpace(strings.Join(r.References, ", "))), notes: strings.Clone(foldSpace(r.Notes))}
 		}
 		t.rows = append(t.rows, row)
 	}
@@ -52,6 +65,24 @@ func newPortTable(reg *registry.Registry) *portTable {
 		})
 	}
 	return t
+}
+
+// markServed notes, for each named row with a protocol, the label of its
+// service's owner name and whether the zone holds that name.
+func (t *portTable) markServed(b *builder, origin string) {
+	for i := range t.rows {
+		r := &t.rows[i]
+		if r.name == "" || r.proto == registry.ProtoNone {
+			continue
+		}
+		owner, err := serviceWire(r.name, r.proto, origin)
+		if err != nil {
+			continue
+		}
+		r.label = owner[:1+int(owner[0])]
+		n := b.nodes[owner]
+		r.served = n != nil && !n.ent
+	}
 }
 
 // lookup returns the rows covering port on proto, in registry order.

@@ -2,6 +2,7 @@ package zone
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/svcdns/svcdns/registry"
@@ -36,40 +37,92 @@ const (
 	maxTXTTotal  = 1300
 )
 
-// txtBuilder collects key=value strings in priority order, one per key,
-// in at most max bytes of rdata.
-type txtBuilder struct {
-	strs  []string
+// txtWriter writes the rdata of a TXT record in DNS-SD key=value form
+// (RFC 6763 §6), string by string, in place: txtvers first (§6.7), each
+// key once (§6.4, by the callers' construction), an empty value dropped,
+// and each string cut on a UTF-8 boundary to fit 255 bytes and the
+// record's max (0: maxTXTTotal), so that lower-priority values are cut
+// first. Values are written with their white space folded. The build
+// writes the services' records with it, and the query path the port
+// names'.
+type txtWriter struct {
+	msg   []byte
+	max   int // bytes of rdata; 0 is maxTXTTotal
+	at    int // the open string's length byte
+	key   int // its key's length
 	total int
-	max   int
-	seen  map[string]bool
+	spans [][2]int // joinUnique's values
 }
 
-func newTXT(max int) *txtBuilder {
-	b := &txtBuilder{seen: map[string]bool{}, max: max}
-	b.add(keyVersion, "1") // RFC 6763 §6.7: txtvers first
-	return b
+// open starts the string "key=" and returns where its value starts.
+func (w *txtWriter) open(key string) int {
+	w.at, w.key = len(w.msg), len(key)
+	w.msg = append(append(append(w.msg, 0), key...), '=')
+	return len(w.msg)
 }
 
-// add appends key=value with white space folded, cut at a UTF-8 boundary
-// to fit the string and total limits. Empty values and repeated keys are
-// dropped (RFC 6763 §6.4: a key appears once).
-func (b *txtBuilder) add(key, value string) {
-	value = foldSpace(value)
-	if value == "" || b.seen[key] {
+// close ends the open string, cutting or dropping it.
+func (w *txtWriter) close() {
+	s := w.msg[w.at+1:]
+	if len(s) == w.key+1 { // no value
+		w.msg = w.msg[:w.at]
 		return
 	}
-	s := key + "=" + value
-	limit := min(maxTXTString, b.max-b.total-1)
-	if len(s) > limit {
-		if limit <= len(key)+1 {
+	size := w.max
+	if size == 0 {
+		size = maxTXTTotal
+	}
+	if limit := min(maxTXTString, size-w.total-1); len(s) > limit {
+		if limit <= w.key+1 {
+			w.msg = w.msg[:w.at]
 			return
 		}
-		s = cutUTF8(s, limit)
+		for limit > 0 && !utf8.RuneStart(s[limit]) {
+			limit--
+		}
+		s = s[:limit]
+		w.msg = w.msg[:w.at+1+limit]
 	}
-	b.seen[key] = true
-	b.strs = append(b.strs, s)
-	b.total += len(s) + 1
+	w.msg[w.at] = byte(len(s))
+	w.total += len(s) + 1
+}
+
+// add writes the string key=value, value folded.
+func (w *txtWriter) add(key, value string) {
+	at := w.open(key)
+	w.msg = append(w.msg, value...)
+	w.msg = w.msg[:at+foldInPlace(w.msg[at:])]
+	w.close()
+}
+
+// joinUnique writes, as the open string's value, the distinct values
+// value(0..n-1) with their white space folded, the empty ones dropped,
+// joined by "; ".
+func (w *txtWriter) joinUnique(n int, value func(i int) string) {
+	w.spans = w.spans[:0]
+next:
+	for i := range n {
+		at := len(w.msg)
+		vat := at
+		if len(w.spans) > 0 {
+			w.msg = append(w.msg, "; "...)
+			vat = len(w.msg)
+		}
+		w.msg = append(w.msg, value(i)...)
+		w.msg = w.msg[:vat+foldInPlace(w.msg[vat:])]
+		v := w.msg[vat:]
+		if len(v) == 0 {
+			w.msg = w.msg[:at]
+			continue
+		}
+		for _, sp := range w.spans {
+			if string(w.msg[sp[0]:sp[1]]) == string(v) {
+				w.msg = w.msg[:at]
+				continue next
+			}
+		}
+		w.spans = append(w.spans, [2]int{vat, len(w.msg)})
+	}
 }
 
 // cutUTF8 cuts s to at most n bytes without splitting a character.
@@ -83,53 +136,67 @@ func cutUTF8(s string, n int) string {
 	return s[:n]
 }
 
+// folded reports whether b needs no folding: ASCII, no white space but
+// single spaces between words.
+func folded[S ~string | ~[]byte](b S) bool {
+	if len(b) > 0 && (b[0] == ' ' || b[len(b)-1] == ' ') {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == ' ':
+			if b[i+1] == ' ' {
+				return false
+			}
+		case c == '\n', c == '\t', c == '\r', c == '\v', c == '\f', c >= 0x80: // possibly Unicode white space
+			return false
+		}
+	}
+	return true
+}
+
 // foldSpace turns every run of white space into one space and trims the
 // ends; most registry values need nothing, and are returned as they are.
 func foldSpace(s string) string {
-	clean := len(s) == 0 || (s[0] != ' ' && s[len(s)-1] != ' ')
-	for i := 0; clean && i < len(s); i++ {
-		switch s[i] {
-		case '\n', '\t', '\r', '\v', '\f':
-			clean = false
-		case ' ':
-			clean = i+1 < len(s) && s[i+1] != ' '
-		default:
-			if s[i] >= 0x80 { // possibly Unicode white space
-				clean = false
-			}
-		}
-	}
-	if clean {
+	if folded(s) {
 		return s
 	}
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func joinUnique(vals []string, sep string) string {
-	if len(vals) == 1 {
-		return foldSpace(vals[0])
+// foldInPlace folds white space in b as foldSpace does (strings.Fields,
+// joined by one space) and returns the folded length.
+func foldInPlace(b []byte) int {
+	if folded(b) {
+		return len(b)
 	}
-	var out []string
-	for _, v := range vals {
-		v = foldSpace(v)
-		if v == "" {
+	w := 0
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if unicode.IsSpace(r) {
+			i += size
 			continue
 		}
-		dup := false
-		for _, o := range out {
-			if o == v {
-				dup = true
+		if w > 0 {
+			b[w] = ' '
+			w++
+		}
+		for i < len(b) {
+			r, size := utf8.DecodeRune(b[i:])
+			if unicode.IsSpace(r) {
 				break
 			}
-		}
-		if !dup {
-			out = append(out, v)
+			w += copy(b[w:], b[i:i+size])
+			i += size
 		}
 	}
-	return strings.Join(out, sep)
+	return w
 }
 
 func partiesText(ps []registry.Party) string {
+	if len(ps) == 1 {
+		return ps[0].Display()
+	}
 	names := make([]string, len(ps))
 	for i, p := range ps {
 		names[i] = p.Display()
@@ -137,97 +204,36 @@ func partiesText(ps []registry.Party) string {
 	return strings.Join(names, ", ")
 }
 
-// serviceFacts returns the registry's facts about one name+protocol (which
-// may span several rows, e.g. two ports) as DNS-SD key and value pairs, in
-// the order they are published.
-func serviceFacts(recs []*registry.Record) [][2]string {
-	collect := func(f func(*registry.Record) string) string {
-		vals := make([]string, 0, len(recs))
-		for _, r := range recs {
-			vals = append(vals, f(r))
+// serviceTXT renders the registry's facts about one name+protocol (which
+// may span several rows, e.g. two ports) as the rdata of a TXT record of
+// DNS-SD key=value strings, in at most size bytes.
+func serviceTXT(w *txtWriter, recs []*registry.Record, size int) string {
+	w.msg, w.total, w.max = w.msg[:0], 0, size
+	collect := func(key string, f func(*registry.Record) string) {
+		w.open(key)
+		w.joinUnique(len(recs), func(i int) string { return f(recs[i]) })
+		w.close()
+	}
+	w.add(keyVersion, "1")
+	collect(keyPort, func(r *registry.Record) string {
+		if !r.HasPort {
+			return ""
 		}
-		return joinUnique(vals, "; ")
-	}
-	return [][2]string{
-		{keyPort, collect(func(r *registry.Record) string {
-			if !r.HasPort {
-				return ""
-			}
-			return r.Ports.String()
-		})},
-		{keyProto, recs[0].Proto.String()},
-		{keyStatus, recs[0].Status.String()},
-		{keyDescription, collect(func(r *registry.Record) string { return descriptionOnly(r) })},
-		{keyAssignee, collect(func(r *registry.Record) string { return partiesText(r.Assignee) })},
-		{keyContact, collect(func(r *registry.Record) string { return partiesText(r.Contact) })},
-		{keyRegistered, collect(func(r *registry.Record) string { return r.Registered.String() })},
-		{keyModified, collect(func(r *registry.Record) string { return r.Modified.String() })},
-		{keyReference, collect(func(r *registry.Record) string { return strings.Join(r.References, ", ") })},
-		{keyServiceCode, collect(func(r *registry.Record) string { return r.ServiceCode })},
-		{keyUnauthorized, collect(func(r *registry.Record) string { return r.Unauthorized })},
-		{keyReplaces, collect(func(r *registry.Record) string { return r.Replaces })},
-		{keyNotes, collect(func(r *registry.Record) string { return r.Notes })},
-	}
-}
-
-// serviceTXT renders a service's facts as DNS-SD key=value strings in at
-// most max bytes of rdata (txtBuilder's rules).
-func serviceTXT(recs []*registry.Record, max int) []string {
-	b := newTXT(max)
-	for _, f := range serviceFacts(recs) {
-		b.add(f[0], f[1])
-	}
-	return b.strs
-}
-
-// txtStrings writes facts as whole key=value strings, txtvers first: empty
-// values and repeated keys left out, white space folded, nothing cut.
-// fitTXT then cuts them to a size, sharing the strings.
-func txtStrings(facts [][2]string) []string {
-	out := []string{keyVersion + "=1"}
-	seen := map[string]bool{keyVersion: true}
-	for _, f := range facts {
-		v := foldSpace(f[1])
-		if v == "" || seen[f[0]] {
-			continue
-		}
-		seen[f[0]] = true
-		out = append(out, f[0]+"="+v)
-	}
-	return out
-}
-
-// fitTXT applies txtBuilder's limits to whole strings: each at most 255
-// bytes and all of them at most max bytes of rdata, a string that does not
-// fit cut on a UTF-8 boundary, or left out when not even its key would be
-// left. The strings are shared with strs, and strs itself is returned when
-// it fits whole.
-func fitTXT(strs []string, max int) []string {
-	total := 0
-	var out []string
-	for i, s := range strs {
-		limit := min(maxTXTString, max-total-1)
-		if len(s) <= limit && out == nil {
-			total += len(s) + 1
-			continue
-		}
-		if out == nil {
-			out = strs[:i:i]
-		}
-		if len(s) > limit {
-			key, _, _ := strings.Cut(s, "=")
-			if limit <= len(key)+1 {
-				continue
-			}
-			s = cutUTF8(s, limit)
-		}
-		out = append(out, s)
-		total += len(s) + 1
-	}
-	if out == nil {
-		return strs
-	}
-	return out
+		return r.Ports.String()
+	})
+	w.add(keyProto, recs[0].Proto.String())
+	w.add(keyStatus, recs[0].Status.String())
+	collect(keyDescription, descriptionOnly)
+	collect(keyAssignee, func(r *registry.Record) string { return partiesText(r.Assignee) })
+	collect(keyContact, func(r *registry.Record) string { return partiesText(r.Contact) })
+	collect(keyRegistered, func(r *registry.Record) string { return r.Registered.String() })
+	collect(keyModified, func(r *registry.Record) string { return r.Modified.String() })
+	collect(keyReference, func(r *registry.Record) string { return strings.Join(r.References, ", ") })
+	collect(keyServiceCode, func(r *registry.Record) string { return r.ServiceCode })
+	collect(keyUnauthorized, func(r *registry.Record) string { return r.Unauthorized })
+	collect(keyReplaces, func(r *registry.Record) string { return r.Replaces })
+	collect(keyNotes, func(r *registry.Record) string { return r.Notes })
+	return string(w.msg)
 }
 
 // descriptionOnly drops the "IANA assigned this well-formed service name

@@ -45,8 +45,10 @@ func newLookupCmd(env []string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			h := resolver.NewHandler(snaps[0], cfg.EDNSBufferSize, nil)
-			h.SwapZones(snaps)
+			h, err := resolver.NewHandlerZones(snaps, cfg.EDNSBufferSize, nil)
+			if err != nil {
+				return err
+			}
 			req := new(dns.Msg)
 			req.SetQuestion(name, qtype)
 			req.SetEdns0(cfg.EDNSBufferSize, do)

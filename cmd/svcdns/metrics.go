@@ -53,9 +53,8 @@ func (d *daemon) serveHTTP(addr string) (func(), error) {
 
 var (
 	descQueries = prometheus.NewDesc("svcdns_queries_total", "Queries answered, by query type and kind of reply (answer, nodata, nxdomain, refused, formerr, truncated: sent empty with TC=1 for a retry over TCP, ...).", []string{"qtype", "kind"}, nil)
-	descHits    = prometheus.NewDesc("svcdns_cache_hits_total", "Replies served from the packed-reply cache.", nil, nil)
-	descMisses  = prometheus.NewDesc("svcdns_cache_misses_total", "Replies computed (not in the cache).", nil, nil)
-	descLatency = prometheus.NewDesc("svcdns_query_duration_seconds", "Time the handler spent per query (parse, lookup or cache, pack), timed on one query in 16.", nil, nil)
+	descPath    = prometheus.NewDesc("svcdns_answer_path_total", "Queries by answer path: compiled (written from the compiled zone) or message (unpacked and answered on dns.Msg values: DNSSEC with DO=1, TSIG-signed, EDNS versions above 0, malformed and other unusual queries).", []string{"path"}, nil)
+	descLatency = prometheus.NewDesc("svcdns_query_duration_seconds", "Time the handler spent per query (parse, lookup, write), timed on one query in 16.", nil, nil)
 	descRecords = prometheus.NewDesc("svcdns_zone_records", "Records in the zone served (port names aside).", nil, nil)
 	descSerial  = prometheus.NewDesc("svcdns_zone_serial", "SOA serial of the zone served.", nil, nil)
 	descReloads = prometheus.NewDesc("svcdns_reloads_total", "Zone reloads, by result.", []string{"result"}, nil)
@@ -78,7 +77,7 @@ var (
 type dnsCollector struct{ d *daemon }
 
 func (c *dnsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueries, descHits, descMisses, descLatency, descRecords, descSerial, descReloads, descRRL, descExempt, descEvicted, descCookies, descBadCook, descTCP,
+	for _, d := range []*prometheus.Desc{descQueries, descPath, descLatency, descRecords, descSerial, descReloads, descRRL, descExempt, descEvicted, descCookies, descBadCook, descTCP,
 		descTrQueries, descTrOpen, descTrAccepted, descTrRefused, descTrHandshake} {
 		ch <- d
 	}
@@ -89,8 +88,8 @@ func (c *dnsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, q := range st.Queries() {
 		ch <- prometheus.MustNewConstMetric(descQueries, prometheus.CounterValue, float64(q.Count), q.Type, q.Kind)
 	}
-	ch <- prometheus.MustNewConstMetric(descHits, prometheus.CounterValue, float64(st.CacheHits()))
-	ch <- prometheus.MustNewConstMetric(descMisses, prometheus.CounterValue, float64(st.CacheMisses()))
+	ch <- prometheus.MustNewConstMetric(descPath, prometheus.CounterValue, float64(st.Compiled()), "compiled")
+	ch <- prometheus.MustNewConstMetric(descPath, prometheus.CounterValue, float64(st.Message()), "message")
 	bounds, cum, count, sum := st.Latency()
 	buckets := make(map[float64]uint64, len(bounds))
 	for i, b := range bounds {

@@ -116,24 +116,25 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	start := time.Now()
 	d.cfg = cfg
 	d.log = newLogger(cfg, d.cmd.ErrOrStderr())
-	if cfg.Workers > 0 {
-		runtime.GOMAXPROCS(int(cfg.Workers))
-	}
 	// Watch before reading, so that a change made while the zone is being
 	// built is not lost: it reloads once the server is up.
 	changes, stopWatch := d.watch()
 	defer stopWatch()
-	// Reading the registry and building the zone make ~100 MB of short-
-	// lived garbage on the full registry. It is collected while building
-	// (turning the collector off saved ~15 ms but left the zone scattered
-	// between dead objects, ~3 MB more resident), and what is left is
-	// returned to the system once the server is ready.
+	// Reading the registry and building the zone make short-lived garbage
+	// (~100 MB on the full registry). It is collected while building, and
+	// what is left is returned to the system once the server is ready.
+	// The first build uses every CPU, as Knot loads zones on its
+	// background workers whatever its udp-workers: workers says how many
+	// cores answer, and is applied once the zones are ready.
 	d.signing = &zoneSigning{env: d.env, cache: dnssec.NewCache(int(cfg.DNSSEC.SignatureCache)), log: d.log}
 	d.resign = time.NewTimer(time.Hour)
 	d.resign.Stop()
 	snaps, err := buildZones(cfg, nil, d.signing)
 	if err != nil {
 		return err
+	}
+	if cfg.Workers > 0 {
+		runtime.GOMAXPROCS(int(cfg.Workers))
 	}
 	snap := snaps[0]
 	for _, s := range snaps {
@@ -146,9 +147,8 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 			"(README: Resolver set-up), add an origin under home.arpa. (RFC 8375), or answer it over "+
 			"multicast DNS (mdns.interfaces)", "origin", snap.Origin())
 	}
-	d.h = resolver.NewHandler(snap, cfg.EDNSBufferSize, d.log)
-	if len(snaps) > 1 {
-		d.h.SwapZones(snaps)
+	if d.h, err = resolver.NewHandlerZones(snaps, cfg.EDNSBufferSize, d.log); err != nil {
+		return err
 	}
 	limits, err := serverLimits(cfg)
 	if err != nil {
@@ -199,7 +199,6 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	debug.FreeOSMemory()
 
 	go d.refresh(ctx)
-	go trimMemory(ctx, d.log)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -295,10 +294,12 @@ func (d *daemon) reload(reason string) {
 			err = d.setCookies(cfg)
 		}
 		if err == nil {
+			err = d.h.SwapZones(snaps)
+		}
+		if err == nil {
 			if !sameListeners(cfg, d.cfg) {
 				d.log.Warn("listen, metrics_listen, workers, transfer, rrl, tcp, tls, https, quic, xot, mdns and log settings take effect at restart", "reason", reason)
 			}
-			d.h.SwapZones(snaps)
 			for _, s := range snaps {
 				logKeyEvents(d.log, signerOf(old, s.Origin()), s.Signer())
 			}
@@ -306,6 +307,9 @@ func (d *daemon) reload(reason string) {
 			d.cfg = cfg
 			d.reloads.ok.Add(1)
 			d.log.Info("reloaded", "reason", reason, "serial", snaps[0].Serial(), "previous", old[0].Serial(), "records", snaps[0].Records())
+			// Answering allocates nothing, so the heap the build grew
+			// would stay resident; return it, as at start.
+			debug.FreeOSMemory()
 			var changed []*zone.Snapshot
 			for _, s := range snaps {
 				if i := slices.IndexFunc(old, func(o *zone.Snapshot) bool { return o.Origin() == s.Origin() }); i < 0 || old[i].Serial() != s.Serial() {

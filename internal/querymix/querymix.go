@@ -1,7 +1,9 @@
 // Package querymix makes realistic query sets from a registry, for the
-// cache equivalence tests, Go benchmarks and the dnsperf harness: SRV and
-// TXT of services, historic aliases, DNS-SD browsing, port lookups,
-// NXDOMAIN for invalid and unknown names, and mixed case.
+// answer path's equivalence tests, Go benchmarks and the dnsperf harness:
+// SRV and TXT of services, historic aliases, DNS-SD browsing, port
+// lookups, NXDOMAIN for invalid and unknown names, and mixed case (the
+// mix); and the loads a server meets besides: a random-subdomain flood,
+// random port names and random DNS-SD names.
 package querymix
 
 import (
@@ -116,4 +118,95 @@ func Format(qs []Query) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// Flood returns n questions for names that do not exist, each unique
+// with overwhelming likelihood: a random-subdomain attack's traffic
+// (NXDOMAIN), A and AAAA, some one label below origin and some deeper.
+func Flood(origin string, n int, seed uint64) []Query {
+	rng := rand.New(rand.NewPCG(seed, seed^0x51a3d))
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	out := make([]Query, 0, n)
+	label := func() string {
+		b := make([]byte, 8+rng.IntN(8))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for len(out) < n {
+		name := label() + "." + origin
+		if rng.IntN(4) == 0 {
+			name = label() + "." + name
+		}
+		t := dns.TypeA
+		if rng.IntN(3) == 0 {
+			t = dns.TypeAAAA
+		}
+		out = append(out, Query{name, t})
+	}
+	return out
+}
+
+// PortNames returns n questions for random port names _PORT._PROTO
+// (TXT, and PTR one time in four), tcp and udp mostly.
+func PortNames(origin string, n int, seed uint64) []Query {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9047))
+	protos := []string{"tcp", "tcp", "tcp", "udp", "udp", "udp", "sctp", "dccp"}
+	out := make([]Query, 0, n)
+	for len(out) < n {
+		q := Query{fmt.Sprintf("_%d._%s.%s", rng.IntN(65536), protos[rng.IntN(len(protos))], origin), dns.TypeTXT}
+		if rng.IntN(4) == 0 {
+			q.Type = dns.TypePTR
+		}
+		out = append(out, q)
+	}
+	return out
+}
+
+// DNSSD returns n questions a DNS-SD client asks, drawn from the zone's
+// records rrs: browse lists (PTR at the b._dns-sd._udp and
+// _services._dns-sd._udp names, RFC 6763 §9 and §11), instance
+// enumeration (PTR at a service type, answered with the instance's SRV,
+// TXT and addresses), and instances' SRV and TXT (§5, §6).
+func DNSSD(rrs []dns.RR, n int, seed uint64) []Query {
+	rng := rand.New(rand.NewPCG(seed, seed^0xd5d))
+	var lists, types, instances []string
+	seen := map[string]bool{}
+	for _, rr := range rrs {
+		h := rr.Header()
+		if seen[h.Name] {
+			continue
+		}
+		switch p, _ := rr.(*dns.PTR); {
+		case p != nil && strings.Contains(h.Name, "._dns-sd._udp."):
+			lists = append(lists, h.Name)
+		case p != nil && strings.HasPrefix(h.Name, "_"):
+			types = append(types, h.Name)
+		case h.Rrtype == dns.TypeSRV && !strings.HasPrefix(h.Name, "_"):
+			instances = append(instances, h.Name)
+		default:
+			continue
+		}
+		seen[h.Name] = true
+	}
+	out := make([]Query, 0, n)
+	for len(out) < n {
+		var q Query
+		switch k := rng.IntN(10); {
+		case k < 4:
+			q = Query{pick(rng, lists), dns.TypePTR}
+		case k < 7:
+			q = Query{pick(rng, types), dns.TypePTR}
+		case k < 9:
+			q = Query{pick(rng, instances), dns.TypeSRV}
+		default:
+			q = Query{pick(rng, instances), dns.TypeTXT}
+		}
+		if q.Name == "" {
+			break // the zone has no DNS-SD names
+		}
+		out = append(out, q)
+	}
+	return out
 }
