@@ -265,6 +265,77 @@ func planBrowse(types []serviceType, origin string) ([]*browseDomain, map[regist
 	return trees, domainOf, nil
 }
 
+// DNSSDNames are names of a zone's DNS-SD tree (RFC 6763) that exist,
+// for query generators to ask.
+type DNSSDNames struct {
+	// Lists are b._dns-sd._udp.ORIGIN, then per protocol the
+	// b._dns-sd._udp list of each inner browse domain (§11) and the
+	// _services._dns-sd._udp list of each leaf (§9), in tree order.
+	Lists []string
+	// Instances are the service instances (§4): every service's at the
+	// origin and, for a browsable type, in the browse domain that lists
+	// it, in registry order.
+	Instances []string
+}
+
+// BrowseNames returns the DNS-SD names of the zone that Build makes from
+// reg under origin, laid out as Build lays them out, without building the
+// zone.
+func BrowseNames(reg *registry.Registry, origin string) (DNSSDNames, error) {
+	var out DNSSDNames
+	origin, err := canonical(origin)
+	if err != nil {
+		return out, err
+	}
+	keys, groups := groupServices(reg)
+	types, err := browseTypes(keys, groups, origin)
+	if err != nil {
+		return out, err
+	}
+	trees, domainOf, err := planBrowse(types, origin)
+	if err != nil {
+		return out, err
+	}
+	out.Lists = []string{browseLabel + "." + origin}
+	var list func(d *browseDomain)
+	list = func(d *browseDomain) {
+		if d.types != nil {
+			out.Lists = append(out.Lists, servicesLabel+"."+d.name)
+		} else {
+			out.Lists = append(out.Lists, browseLabel+"."+d.name)
+		}
+		for _, c := range d.children {
+			list(c)
+		}
+	}
+	for _, t := range trees {
+		list(t)
+	}
+	for _, k := range keys {
+		recs := groups[k].recs
+		if len(recs) == 0 {
+			continue // an alias
+		}
+		label := instanceLabel(recs)
+		doms := []string{origin}
+		if d, ok := domainOf[k]; ok {
+			doms = append(doms, d)
+		}
+		for _, dom := range doms {
+			typ, err := ServiceOwner(k.Name, k.Proto, dom)
+			if err != nil {
+				return out, err
+			}
+			inst, err := presentation(label + "." + typ)
+			if err != nil {
+				return out, err
+			}
+			out.Instances = append(out.Instances, inst)
+		}
+	}
+	return out, nil
+}
+
 // addBrowsing publishes the browse trees (RFC 6763 §11) and their lists
 // of service types (§9), each checked to fit MaxDNSSDReply, and at the
 // origin the default and legacy browse domains: the origin itself, where

@@ -423,3 +423,69 @@ func TestServicesApexPointsAtBrowseDomains(t *testing.T) {
 		t.Errorf("ServiceTypes: %d types, want _rets._tcp among them and no sctp/dccp", len(types))
 	}
 }
+
+// BrowseNames names exactly the DNS-SD lists of the built zone: each
+// answers PTR, and every name of the zone that holds a browse or
+// services list, the apex's TXT-only _services name aside, is among them;
+// and its instances are the zone's, each with its TXT (and its SRV when
+// the service has a port).
+func TestBrowseNamesAreTheZones(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		snap *zone.Snapshot
+		reg  *registry.Registry
+	}{
+		{"excerpt", zonetest.Excerpt(t), zonetest.ExcerptRegistry(t)},
+		{"full", zonetest.Full(t), zonetest.FullRegistry(t)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			names, err := zone.BrowseNames(tc.reg, zonetest.Origin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lists := names.Lists
+			want := map[string]bool{}
+			for _, l := range lists {
+				want[l] = true
+				if a := tc.snap.Lookup(l, dns.TypePTR); a.Outcome != zone.Success || len(a.Answer) == 0 {
+					t.Errorf("%s: %s with no PTR", l, a.Outcome)
+				}
+			}
+			n := 0
+			for _, name := range tc.snap.Names() {
+				first, _, _ := strings.Cut(name, ".")
+				if first != "b" && first != "_services" || !strings.Contains(name, "._dns-sd._udp.") {
+					continue
+				}
+				if name == "_services._dns-sd._udp."+zonetest.Origin {
+					continue
+				}
+				n++
+				if !want[name] {
+					t.Errorf("the zone's list %s is not among BrowseNames", name)
+				}
+			}
+			if n != len(lists) {
+				t.Errorf("%d lists in the zone, %d from BrowseNames", n, len(lists))
+			}
+			instances := 0
+			for _, name := range tc.snap.Names() {
+				if strings.HasPrefix(name, "_") {
+					continue
+				}
+				if a := tc.snap.Lookup(name, dns.TypeTXT); a.Outcome == zone.Success {
+					instances++
+				}
+			}
+			for _, inst := range names.Instances {
+				if a := tc.snap.Lookup(inst, dns.TypeTXT); a.Outcome != zone.Success || a.Answer[0].Header().Name != inst {
+					t.Errorf("instance %s TXT: %s %v", inst, a.Outcome, a.Answer)
+				}
+			}
+			if instances != len(names.Instances) {
+				t.Errorf("%d instances in the zone, %d from BrowseNames", instances, len(names.Instances))
+			}
+			t.Logf("%d lists, %d instances", n, instances)
+		})
+	}
+}

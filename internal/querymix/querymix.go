@@ -1,9 +1,10 @@
 // Package querymix makes realistic query sets from a registry, for the
 // answer path's equivalence tests, Go benchmarks and the dnsperf harness:
-// SRV and TXT of services, historic aliases, DNS-SD browsing, port
-// lookups, NXDOMAIN for invalid and unknown names, and mixed case (the
-// mix); and the loads a server meets besides: a random-subdomain flood,
-// random port names and random DNS-SD names.
+// SRV and TXT of services, historic aliases, DNS-SD browsing (lists and
+// instances of the browse tree the zone lays out), port lookups, NXDOMAIN
+// for invalid and unknown names, and mixed case (the mix); and the loads a
+// server meets besides: a random-subdomain flood, random port names and
+// random DNS-SD names.
 package querymix
 
 import (
@@ -46,6 +47,12 @@ func Generate(reg *registry.Registry, origin string, n int, seed uint64) []Query
 			services = append(services, owner)
 		}
 	}
+	// The DNS-SD questions ask for lists and instances that exist in the
+	// browse tree the zone lays out (RFC 6763 §9, §11).
+	dnssd, err := zone.BrowseNames(reg, origin)
+	if err != nil {
+		dnssd.Lists = []string{"b._dns-sd._udp." + origin}
+	}
 	protos := []string{"tcp", "udp", "sctp", "dccp"}
 	out := make([]Query, 0, n)
 	for len(out) < n {
@@ -64,9 +71,11 @@ func Generate(reg *registry.Registry, origin string, n int, seed uint64) []Query
 		case k < 73:
 			q = Query{fmt.Sprintf("_%d._%s.%s", rng.IntN(65536), protos[rng.IntN(4)], origin), dns.TypeTXT}
 		case k < 76:
-			q = Query{"b._dns-sd._udp." + origin, dns.TypePTR}
+			q = Query{pick(rng, dnssd.Lists), dns.TypePTR} // browse and services lists
+		case k < 78:
+			q = Query{pick(rng, dnssd.Instances), dns.TypeSRV} // DNS-SD instance resolution
 		case k < 80:
-			q = Query{"_services._dns-sd._udp." + protos[rng.IntN(4)] + "." + origin, dns.TypePTR}
+			q = Query{pick(rng, dnssd.Instances), dns.TypeTXT}
 		case k < 85:
 			// Invalid RFC 6335 names: NXDOMAIN with an Extended DNS Error.
 			bad := []string{"_no_such_svc", "_-lead", "_trail-", "_a--b", "_waytoolongservicename", "_123"}
@@ -110,15 +119,41 @@ func mixCase(rng *rand.Rand, s string) string {
 	return string(b)
 }
 
-// Format renders queries one per line for dnsperf -d.
+// Format renders queries one per line for dnsperf -d, leaving out those
+// whose name dnsperf cannot be given: its query file is split on white
+// space, so a name holding a space (a DNS-SD instance named after its
+// description, "ZigBee\ IP\ Gateway._zigbee-gateway._tcp") is cut, and
+// dnsperf 2.10 misreads decimal escapes (\032 is sent as byte 23).
 func Format(qs []Query) string {
 	var b strings.Builder
 	for _, q := range qs {
+		if !dnsperfName(q.Name) {
+			continue
+		}
 		b.WriteString(q.String())
 		b.WriteByte('\n')
 	}
 	return b.String()
 }
+
+// dnsperfName reports whether dnsperf reads the presentation-form name as
+// it is meant: no space, escaped or not, and no decimal escape.
+func dnsperfName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		switch {
+		case name[i] == ' ' || name[i] == '\t':
+			return false
+		case name[i] == '\\' && i+1 < len(name):
+			if c := name[i+1]; isDigit(c) || c == ' ' || c == '\t' {
+				return false
+			}
+			i++
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // Flood returns n questions for names that do not exist, each unique
 // with overwhelming likelihood: a random-subdomain attack's traffic
