@@ -85,6 +85,9 @@ type connBufs struct {
 	r  *bufio.Reader
 	w  *bufio.Writer
 	in []byte
+	// size holds a message's length prefix: an array on the stack would
+	// escape to the heap through io.ReadFull, once a query.
+	size [2]byte
 }
 
 var connBufPool = sync.Pool{New: func() any {
@@ -117,13 +120,12 @@ func (s *Server) serveConn(c net.Conn, shard byte, st *stream) {
 			}
 			c.SetReadDeadline(time.Now().Add(st.idle))
 		}
-		var lb [2]byte
-		if _, err := io.ReadFull(r, lb[:]); err != nil {
+		if _, err := io.ReadFull(r, cb.size[:]); err != nil {
 			return
 		}
 		// Once a message has begun, the rest must follow promptly.
 		c.SetReadDeadline(time.Now().Add(s.limits.ReadTimeout))
-		size := int(binary.BigEndian.Uint16(lb[:]))
+		size := int(binary.BigEndian.Uint16(cb.size[:]))
 		if _, err := io.ReadFull(r, in[:size]); err != nil {
 			return
 		}

@@ -38,6 +38,14 @@ type udpBatchBufs struct {
 	rdv, wrv [udpBatch]unix.Iovec
 	from     [udpBatch]unix.RawSockaddrInet6 // large enough for IPv4 too
 	in, out  [udpBatch][]byte
+
+	// send is sendmmsg of wr[sendFrom:sendTo], made once: a function
+	// literal made per batch would escape to the heap through
+	// RawConn.Write, with the variables it captures.
+	send             func(fd uintptr) bool
+	sendFrom, sendTo int
+	sent             int
+	sendErr          syscall.Errno
 }
 
 func newUDPBatchBufs() *udpBatchBufs {
@@ -51,6 +59,10 @@ func newUDPBatchBufs() *udpBatchBufs {
 		b.rd[i].hdr.Name = (*byte)(unsafe.Pointer(&b.from[i]))
 		b.wr[i].hdr.Iov = &b.wrv[i]
 		b.wr[i].hdr.SetIovlen(1)
+	}
+	b.send = func(fd uintptr) bool {
+		b.sent, b.sendErr = mmsg(unix.SYS_SENDMMSG, fd, b.wr[b.sendFrom:b.sendTo])
+		return b.sendErr != unix.EAGAIN
 	}
 	return b
 }
@@ -130,24 +142,18 @@ func (s *Server) answerBatch(shard byte, b *udpBatchBufs, n int) int {
 
 // sendBatch sends the first w replies set up in b. A reply the kernel
 // refuses (an unreachable client) is skipped, so that it holds up no other.
+// It allocates nothing.
 func (s *Server) sendBatch(rc syscall.RawConn, b *udpBatchBufs, w int) {
-	for sent := 0; sent < w; {
-		var (
-			k     int
-			errno syscall.Errno
-		)
-		err := rc.Write(func(fd uintptr) bool {
-			k, errno = mmsg(unix.SYS_SENDMMSG, fd, b.wr[sent:w])
-			return errno != unix.EAGAIN
-		})
-		if err != nil {
+	for b.sendFrom, b.sendTo = 0, w; b.sendFrom < w; {
+		if err := rc.Write(b.send); err != nil {
 			return // closed
 		}
-		if errno != 0 || k <= 0 {
-			s.log.Debug("udp write", "remote", sockaddrUDP((*unix.RawSockaddrInet6)(unsafe.Pointer(b.wr[sent].hdr.Name))).String(), "err", errno)
+		k := b.sent
+		if b.sendErr != 0 || k <= 0 {
+			s.log.Debug("udp write", "remote", sockaddrUDP((*unix.RawSockaddrInet6)(unsafe.Pointer(b.wr[b.sendFrom].hdr.Name))).String(), "err", b.sendErr)
 			k = 1
 		}
-		sent += k
+		b.sendFrom += k
 	}
 }
 
