@@ -44,8 +44,12 @@ func (s *Snapshot) parsePortName(name string) (port uint16, proto registry.Proto
 // portNode synthesizes the records of _PORT._PROTO.ORIGIN: a PTR to every
 // service name served for that port, and a TXT with the port's status and
 // the registry's facts about it. Every port of every protocol has one, so
-// they are made on demand rather than stored 262,144 times.
+// they are made on demand rather than stored 262,144 times. It is nil for
+// a port the zone has no name for (PortNamesRegistered).
 func (s *Snapshot) portNode(name string, port uint16, proto registry.Protocol) *node {
+	if s.opts.PortNames == PortNamesRegistered && !s.ports.registered(port, proto) {
+		return nil
+	}
 	n := &node{}
 	ttl := s.opts.TTL.PTR
 	var ptrs []dns.RR
