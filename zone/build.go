@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -30,6 +30,9 @@ type Snapshot struct {
 	ents  map[string]bool
 	order []string // node names in build order, for export and transfer
 	count int      // records
+
+	// sorted is order in canonical order, made on first use (Names).
+	sorted func() []string
 }
 
 // node holds the RRsets of one owner name, in answer-preference order.
@@ -93,6 +96,11 @@ func BuildAfter(reg *registry.Registry, opts Options, prev Version) (*Snapshot, 
 	}
 	s.findENTs()
 	s.setSerial(reg, prev)
+	s.sorted = sync.OnceValue(func() []string {
+		out := slices.Clone(s.order)
+		slices.SortFunc(out, CompareNames)
+		return out
+	})
 	return s, nil
 }
 
@@ -481,9 +489,7 @@ func (s *Snapshot) Records() int { return s.count }
 // Names returns every owner name holding records, sorted canonically
 // (RFC 4034 §6.1), for export and transfer.
 func (s *Snapshot) Names() []string {
-	out := append([]string(nil), s.order...)
-	sort.Slice(out, func(i, j int) bool { return canonicalLess(out[i], out[j]) })
-	return out
+	return slices.Clone(s.sorted())
 }
 
 // RRs returns every record at an owner name (shared: do not modify).
@@ -492,24 +498,5 @@ func (s *Snapshot) RRs(name string) []dns.RR {
 	if n == nil {
 		return nil
 	}
-	var out []dns.RR
-	if n.cname != nil {
-		out = append(out, n.cname)
-	}
-	for _, set := range n.sets {
-		out = append(out, set.rrs...)
-	}
-	return out
-}
-
-// canonicalLess orders names by their labels from the right (RFC 4034 §6.1).
-func canonicalLess(a, b string) bool {
-	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
-	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		x, y := unescapeLabel(la[i]), unescapeLabel(lb[j])
-		if x != y {
-			return x < y
-		}
-	}
-	return len(la) < len(lb)
+	return n.records()
 }

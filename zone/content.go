@@ -29,33 +29,57 @@ func (s *Snapshot) Version() Version { return Version{Serial: s.serial, Digest: 
 // Options.PortNames), in canonical order (RFC 4034 §6.1, as CompareNames
 // orders names). Port name records are made as they are yielded; the
 // others are shared with the snapshot and must not be modified.
-func (s *Snapshot) All() iter.Seq2[string, []dns.RR] {
+func (s *Snapshot) All() iter.Seq2[string, []dns.RR] { return s.all(nil) }
+
+// Changes returns the names of two versions of a zone that may differ,
+// each with its records, in canonical order like All: every stored name,
+// and the port names that are made from different inputs (registry rows
+// covering the port, whether the services they name exist, TTLs, origin,
+// mode). The port names it leaves out have the same records in both, so a
+// diff of the two sequences is the diff of the zones, without making and
+// comparing the 262,144 port names a registry update mostly leaves alone.
+func Changes(old, new *Snapshot) (olds, news iter.Seq2[string, []dns.RR]) {
+	same := samePortNames(old, new)
+	return old.all(same), new.all(same)
+}
+
+// all is All without the port names for which skip is true; those cost
+// nothing, not even a comparison.
+func (s *Snapshot) all(skip func(uint16, registry.Protocol) bool) iter.Seq2[string, []dns.RR] {
 	return func(yield func(string, []dns.RR) bool) {
-		names := s.Names()
-		// Names is in canonical order already; sorting again (linear on
-		// sorted input) keeps All's order exact whatever Names becomes,
-		// which the journal's merge of two versions relies on.
-		slices.SortFunc(names, CompareNames)
+		names := s.sorted()
 		i := 0
+		// stored yields the stored names before name ("" for all of
+		// them) and reports whether name itself is one (it then
+		// shadows the port name, in All as in Lookup).
+		stored := func(name string) (shadowed, ok bool) {
+			for ; i < len(names); i++ {
+				c := 0
+				if name != "" {
+					c = CompareNames(names[i], name)
+				}
+				if c > 0 {
+					break
+				}
+				shadowed = shadowed || c == 0
+				if !yield(names[i], s.RRs(names[i])) {
+					return shadowed, false
+				}
+			}
+			return shadowed, true
+		}
 		for _, p := range protocolsInOrder() {
 			suffix := "." + protoLabel(p) + "." + s.origin
 			for port := range portsInOrder {
-				name := "_" + strconv.Itoa(int(port)) + suffix
-				for ; i < len(names); i++ {
-					c := CompareNames(names[i], name)
-					if c > 0 {
-						break
-					}
-					if c == 0 {
-						// A stored name shadows the port name, in All as
-						// in Lookup.
-						name = ""
-					}
-					if !yield(names[i], s.RRs(names[i])) {
-						return
-					}
+				if skip != nil && skip(port, p) {
+					continue
 				}
-				if name == "" {
+				name := "_" + strconv.Itoa(int(port)) + suffix
+				shadowed, ok := stored(name)
+				if !ok {
+					return
+				}
+				if shadowed {
 					continue
 				}
 				if n := s.portNode(name, port, p); n != nil {
@@ -65,12 +89,63 @@ func (s *Snapshot) All() iter.Seq2[string, []dns.RR] {
 				}
 			}
 		}
-		for ; i < len(names); i++ {
-			if !yield(names[i], s.RRs(names[i])) {
-				return
+		stored("")
+	}
+}
+
+// samePortNames returns a test of whether a port name has the same records
+// in a and b, judged from what portNode makes them of.
+func samePortNames(a, b *Snapshot) func(uint16, registry.Protocol) bool {
+	if a.origin != b.origin || a.opts.PortNames != b.opts.PortNames ||
+		a.opts.TTL.PTR != b.opts.TTL.PTR || a.opts.TTL.TXT != b.opts.TTL.TXT {
+		return func(uint16, registry.Protocol) bool { return false }
+	}
+	servedA, servedB := a.servedRows(), b.servedRows()
+	// A stored name of the port form hides the port name (All skips
+	// it); where that differs the port name must be compared.
+	type portKey struct {
+		port  uint16
+		proto registry.Protocol
+	}
+	shadowed := map[portKey]bool{}
+	for _, s := range []*Snapshot{a, b} {
+		for _, name := range s.order {
+			if port, p, ok := s.parsePortName(name); ok {
+				shadowed[portKey{port, p}] = true
 			}
 		}
 	}
+	return func(port uint16, p registry.Protocol) bool {
+		if len(shadowed) > 0 && shadowed[portKey{port, p}] {
+			return false
+		}
+		ra, rb := a.ports.lookup(port, p), b.ports.lookup(port, p)
+		if len(ra) != len(rb) {
+			return false
+		}
+		for k := range ra {
+			if !a.ports.rows[ra[k]].equal(&b.ports.rows[rb[k]]) || servedA[ra[k]] != servedB[rb[k]] {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// servedRows tells, for each port table row, whether the zone serves the
+// service it names under the row's own protocol: the PTR of a port name
+// points only at such services.
+func (s *Snapshot) servedRows() []bool {
+	out := make([]bool, len(s.ports.rows))
+	for i := range s.ports.rows {
+		r := &s.ports.rows[i]
+		if r.name == "" || r.proto == registry.ProtoNone {
+			continue
+		}
+		owner, err := ServiceOwner(r.name, r.proto, s.origin)
+		out[i] = err == nil && s.nodes[owner] != nil
+	}
+	return out
 }
 
 // records returns the node's records, CNAME first.
@@ -126,58 +201,80 @@ func portsInOrder(yield func(uint16) bool) {
 // CompareNames orders two domain names in presentation form canonically
 // (RFC 4034 §6.1): label by label from the right, each compared as
 // lower-cased octets with \DDD and \X escapes read, a name before the
-// names below it. It returns -1, 0 or +1. A name that does not pack (too
-// long) sorts after every name that does, by its text.
+// names below it. It returns -1, 0 or +1. It reads the names in place,
+// allocating nothing: a diff of two zones compares a few hundred
+// thousand names.
 func CompareNames(a, b string) int {
-	var wa, wb [256]byte
-	na, erra := dns.PackDomainName(dns.Fqdn(a), wa[:], 0, nil, false)
-	nb, errb := dns.PackDomainName(dns.Fqdn(b), wb[:], 0, nil, false)
-	switch {
-	case erra != nil && errb != nil:
-		return strings.Compare(a, b)
-	case erra != nil:
-		return 1
-	case errb != nil:
-		return -1
-	}
-	var la, lb [128]uint8 // label offsets
-	ca, cb := labelOffsets(wa[:na], &la), labelOffsets(wb[:nb], &lb)
-	for ia, ib := ca-1, cb-1; ia >= 0 && ib >= 0; ia, ib = ia-1, ib-1 {
-		x := wa[la[ia]+1 : la[ia]+1+wa[la[ia]]]
-		y := wb[lb[ib]+1 : lb[ib]+1+wb[lb[ib]]]
-		for k := 0; k < len(x) && k < len(y); k++ {
-			if cx, cy := lower(x[k]), lower(y[k]); cx != cy {
+	var la, lb [128]int32 // label starts; a label ends before the next start's dot
+	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	na, nb := labelStarts(a, &la), labelStarts(b, &lb)
+	for ia, ib := na-1, nb-1; ia >= 0 && ib >= 0; ia, ib = ia-1, ib-1 {
+		ea, eb := len(a), len(b)
+		if ia+1 < na {
+			ea = int(la[ia+1]) - 1
+		}
+		if ib+1 < nb {
+			eb = int(lb[ib+1]) - 1
+		}
+		x, y := int(la[ia]), int(lb[ib])
+		for x < ea && y < eb {
+			var cx, cy byte
+			cx, x = decodeAt(a, x)
+			cy, y = decodeAt(b, y)
+			if cx, cy = lower(cx), lower(cy); cx != cy {
 				if cx < cy {
 					return -1
 				}
 				return 1
 			}
 		}
-		if len(x) != len(y) {
-			if len(x) < len(y) {
-				return -1
-			}
+		switch {
+		case x < ea:
 			return 1
+		case y < eb:
+			return -1
 		}
 	}
 	switch {
-	case ca < cb:
+	case na < nb:
 		return -1
-	case ca > cb:
+	case na > nb:
 		return 1
 	}
 	return 0
 }
 
-// labelOffsets records where each label of an uncompressed wire name
-// starts, the root aside, and returns how many there are.
-func labelOffsets(w []byte, offs *[128]uint8) int {
-	n := 0
-	for off := 0; off < len(w) && w[off] != 0 && n < len(offs); off += 1 + int(w[off]) {
-		offs[n] = uint8(off)
-		n++
+// labelStarts records where each label of name (no trailing dot) starts
+// and returns how many there are; "" has none. An escaped dot does not
+// end a label.
+func labelStarts(name string, starts *[128]int32) int {
+	if name == "" {
+		return 0
+	}
+	n := 1
+	starts[0] = 0
+	for i := 0; i < len(name) && n < len(starts); i++ {
+		switch name[i] {
+		case '\\':
+			i++
+		case '.':
+			starts[n] = int32(i + 1)
+			n++
+		}
 	}
 	return n
+}
+
+// decodeAt reads the octet at name[i] (\DDD, \X or a plain byte) and
+// returns it with the index of the next one.
+func decodeAt(name string, i int) (byte, int) {
+	if name[i] != '\\' || i+1 >= len(name) {
+		return name[i], i + 1
+	}
+	if i+3 < len(name) && isDigit(name[i+1]) && isDigit(name[i+2]) && isDigit(name[i+3]) {
+		return (name[i+1]-'0')*100 + (name[i+2]-'0')*10 + (name[i+3] - '0'), i + 4
+	}
+	return name[i+1], i + 2
 }
 
 func lower(c byte) byte {

@@ -53,6 +53,14 @@ func TestCompareNames(t *testing.T) {
 		{"x._80._tcp.ports.local.", "_80._tcp.ports.local.", 1},
 		{`a\.b.ports.local.`, "a.b.ports.local.", -1}, // one label "a.b" before "b"
 		{"RETS._rets._tcp.ports.local.", "rets._rets._tcp.ports.local.", 0},
+		// Escaped and plain spellings of the same labels compare alike.
+		{`\097.b.`, "a.b.", 0},
+		{`\097.b.`, "a.c.", -1},
+		{"b.a.", `\098.a.`, 0},
+		{`x.\095tcp.`, "_tcp.", 1},
+		{"a.", `a\.`, -1},
+		{".", "a.", -1},
+		{"a", "a.", 0},
 	} {
 		if got := zone.CompareNames(c.a, c.b); got != c.want {
 			t.Errorf("CompareNames(%q, %q) = %d, want %d", c.a, c.b, got, c.want)

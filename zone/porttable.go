@@ -83,3 +83,14 @@ func (t *portTable) anyRegistered(proto registry.Protocol) bool {
 	}
 	return false
 }
+
+// equal compares two rows by content.
+func (r *portRow) equal(o *portRow) bool {
+	if r.ports != o.ports || r.proto != o.proto || r.status != o.status || r.name != o.name || r.unauth != o.unauth {
+		return false
+	}
+	if r.facts == nil || o.facts == nil {
+		return r.facts == o.facts
+	}
+	return *r.facts == *o.facts
+}
