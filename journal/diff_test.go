@@ -86,67 +86,14 @@ func sameContents(t testing.TB, what string, got, want map[string]dns.RR) {
 	}
 }
 
-// edit returns a copy of reg with its rows changed by f.
-func edit(reg *registry.Registry, f func(rs []registry.Record) []registry.Record) *registry.Registry {
-	c := *reg
-	c.Records = f(slices.Clone(reg.Records))
-	return &c
-}
-
-func findRow(t testing.TB, rs []registry.Record, name string, p registry.Protocol) int {
-	t.Helper()
-	i := slices.IndexFunc(rs, func(r registry.Record) bool { return r.Name == name && r.Proto == p })
-	if i < 0 {
-		t.Fatalf("no row %s/%s", name, p)
-	}
-	return i
-}
-
-// versions builds three versions of the excerpt's zone: v2 changes rows
-// (descriptions, a row gone, a row new, an unassigned range's notes, so
-// port names change too), v3 reverts one of those, changes the case of an
-// instance name and every SRV TTL.
+// versions are the test versions of the excerpt's zone; the journal
+// tests use the first three.
 func versions(t testing.TB, mode zone.PortNames) []*zone.Snapshot {
 	t.Helper()
-	reg := zonetest.ExcerptRegistry(t)
-	opts := zone.DefaultOptions(zonetest.Origin)
-	opts.PortNames = mode
-	v1, err := zone.Build(reg, opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg2 := edit(reg, func(rs []registry.Record) []registry.Record {
-		rs[findRow(t, rs, "rets", registry.TCP)].Description = "RETS (v2)"
-		rs[findRow(t, rs, "geneve", registry.UDP)].Description = "Generic Network Virtualization Encapsulation (v2)"
-		gone := findRow(t, rs, "gue", registry.UDP)
-		i := slices.IndexFunc(rs, func(r registry.Record) bool { return r.Name == "" && r.Status == registry.Unassigned && r.HasPort })
-		if i < 0 {
-			t.Fatal("no unassigned row")
-		}
-		rs[i].Notes = "changed in v2"
-		rs = slices.Delete(rs, gone, gone+1)
-		return append(rs, registry.Record{Name: "zz-journal", Proto: registry.TCP, HasPort: true,
-			Ports: registry.PortRange{Lo: 6399, Hi: 6399}, Description: "added in v2", Status: registry.Assigned})
-	})
-	v2, err := zone.Build(reg2, opts, v1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg3 := edit(reg2, func(rs []registry.Record) []registry.Record {
-		rs[findRow(t, rs, "geneve", registry.UDP)].Description = reg.Records[findRow(t, reg.Records, "geneve", registry.UDP)].Description
-		rs[findRow(t, rs, "rets", registry.TCP)].Description = "rets (v3)"
-		return rs
-	})
-	opts.TTL.SRV = 60
-	v3, err := zone.Build(reg3, opts, v2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !(v1.Serial() < v2.Serial() && v2.Serial() < v3.Serial()) {
-		t.Fatalf("serials %d %d %d do not increase", v1.Serial(), v2.Serial(), v3.Serial())
-	}
-	return []*zone.Snapshot{v1, v2, v3}
+	return zonetest.Versions(t, mode)[:3]
 }
+
+var edit = zonetest.Edit
 
 func mustDiff(t testing.TB, a, b *zone.Snapshot) journal.Delta {
 	t.Helper()
