@@ -56,7 +56,8 @@ func TestDefault(t *testing.T) {
 		MetricsListen:  "127.0.0.1:9153",
 		LogLevel:       "info",
 		LogFormat:      "text",
-		Transfer:       Transfer{AllowNetworks: []string{"127.0.0.0/8", "::1/128"}},
+		PortNames:      "all",
+		Transfer:       Transfer{AllowNetworks: []string{"127.0.0.0/8", "::1/128"}, Journal: Journal{MaxSize: 32 << 20, MaxAge: 2592000}},
 		RRL:            RRL{Rate: 1000, Slip: 2, IPv4Prefix: 24, IPv6Prefix: 56},
 		TCP:            TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
 	}
@@ -114,6 +115,7 @@ func TestFileFormats(t *testing.T) {
 		AllowNetworks: []string{"192.0.2.0/24"},
 		TSIGKeys:      []TSIGKey{{Name: "xfr.ports.example.", Algorithm: "hmac-sha512", Secret: "c2VjcmV0"}},
 		Notify:        []string{"192.0.2.53:53", "192.0.2.54:5353"},
+		Journal:       Journal{MaxSize: 32 << 20, MaxAge: 2592000},
 	}
 
 	files := map[string]string{
@@ -522,6 +524,9 @@ func TestBadValues(t *testing.T) {
 		{name: "name server bad address", file: "name_servers: [{name: ns1.ports.local., addresses: [127.0.0.256]}]\n", want: []string{`name_servers[0].addresses[0] "127.0.0.256": not an IP address`}},
 		{name: "target glue out of zone", env: []string{"SVCDNS_TARGET_NAME=svc.example.net", "SVCDNS_TARGET_ADDRESSES=192.0.2.1"}, want: []string{`target.addresses "192.0.2.1"`}},
 		{name: "target root", file: "target: {name: .}\n", want: []string{`target.name ".": must not be the root`}},
+		{name: "port names", env: []string{"SVCDNS_PORT_NAMES=some"}, want: []string{"SVCDNS_PORT_NAMES: ", `port_names "some": must be one of all, registered`}},
+		{name: "journal too small", file: "transfer:\n  journal: {max_size: 1000}\n", want: []string{`transfer.journal.max_size "1000": must be 0 (no journal) or at least 65536 bytes`}},
+		{name: "journal age negative", env: []string{"SVCDNS_TRANSFER_JOURNAL_MAX_AGE=-1"}, want: []string{"SVCDNS_TRANSFER_JOURNAL_MAX_AGE: ", `transfer.journal.max_age "-1": want an integer`}},
 		{name: "cidr", file: "transfer:\n  allow_networks: [10.0.0.0/8, 10.0.0.0/33]\n", want: []string{`transfer.allow_networks[1] "10.0.0.0/33": not a CIDR prefix`}},
 		{name: "cidr bare address", env: []string{"SVCDNS_TRANSFER_ALLOW_NETWORKS=192.0.2.1"}, want: []string{"SVCDNS_TRANSFER_ALLOW_NETWORKS: ", "for one host write 192.0.2.1/32"}},
 		{name: "tsig secret", file: "transfer:\n  tsig_keys: [{name: xfr., secret: 'hunter2!'}]\n", want: []string{`transfer.tsig_keys[0].secret "<8 characters, redacted>": not standard base64`}, hide: "hunter2"},
@@ -780,5 +785,19 @@ func TestStateDirectory(t *testing.T) {
 				t.Errorf("StateDirectory = %q, %v; want %q (error %v)", got, err, tc.want, tc.err)
 			}
 		})
+	}
+}
+
+// TestPortNamesAndJournal sets the keys of zone transfers' content and
+// journal from each source: the mode is read in any case, and a journal
+// of size 0 (off) or of no age limit is a valid setting.
+func TestPortNamesAndJournal(t *testing.T) {
+	c := mustLoad(t, "", []string{"SVCDNS_PORT_NAMES=Registered", "SVCDNS_TRANSFER_JOURNAL_MAX_SIZE=0"}, nil)
+	if c.PortNames != "registered" || c.Transfer.Journal.MaxSize != 0 || c.Transfer.Journal.MaxAge != 2592000 {
+		t.Errorf("from the environment: port_names %q, journal %+v", c.PortNames, c.Transfer.Journal)
+	}
+	c = mustLoad(t, writeFile(t, "svcdns.yaml", "port_names: all\ntransfer:\n  journal: {max_size: 1048576, max_age: 0}\n"), nil, nil)
+	if c.PortNames != "all" || c.Transfer.Journal != (Journal{MaxSize: 1 << 20}) {
+		t.Errorf("from a file: port_names %q, journal %+v", c.PortNames, c.Transfer.Journal)
 	}
 }

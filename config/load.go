@@ -121,7 +121,8 @@ func staticDefaults() Config {
 		MetricsListen:  defaultMetricsListen,
 		LogLevel:       defaultLogLevel,
 		LogFormat:      defaultLogFormat,
-		Transfer:       Transfer{AllowNetworks: slices.Clone(defaultAllowNetworks)},
+		PortNames:      defaultPortNames,
+		Transfer:       Transfer{AllowNetworks: slices.Clone(defaultAllowNetworks), Journal: Journal{MaxSize: defaultJournalMaxSize, MaxAge: defaultJournalMaxAge}},
 		RRL:            RRL{Rate: defaultRRLRate, Slip: defaultRRLSlip, IPv4Prefix: 24, IPv6Prefix: 56},
 		TCP:            TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},
 	}

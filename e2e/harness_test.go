@@ -50,6 +50,9 @@ func runMain(m *testing.M) int {
 	// the embedded excerpt: point every server at an empty cache, so that
 	// a developer's own cache does not change what the tests see.
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	// Likewise the state directory (the IXFR journal): commands that
+	// read it see none, and each server gets its own (spawnServer).
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	svcdnsBin = filepath.Join(dir, "svcdns")
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -159,6 +162,9 @@ func spawnServer(t testing.TB, env, args []string) *spawned {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	// A state directory of its own (the IXFR journal), unless env names
+	// one: servers running at once must not share a journal.
+	cmd.Env = append(cmd.Env, "STATE_DIRECTORY="+t.TempDir())
 	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	w := &readyWatcher{ready: make(chan string, 1)}

@@ -332,3 +332,22 @@ func (j *Journal) Close() error {
 	}
 	return err
 }
+
+// ReadLast returns the version the journal file at path ends at, reading
+// it without the lock (a running server may hold it): for commands that
+// show the zone as the server serves it. The zero Version means no usable
+// journal; after damage only the highest intact serial is known.
+func ReadLast(path, origin string) zone.Version {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return zone.Version{}
+	}
+	entries, maxSerial, err := parse(data, origin)
+	if err != nil {
+		return zone.Version{Serial: maxSerial}
+	}
+	if len(entries) == 0 {
+		return zone.Version{}
+	}
+	return entries[len(entries)-1].version()
+}

@@ -22,6 +22,9 @@ func zoneOptions(c config.Config) (zone.Options, error) {
 			Retry: c.SOA.Retry, Expire: c.SOA.Expire, Minimum: c.SOA.Minimum},
 		Services: map[registry.Key][]zone.Target{},
 	}
+	if c.PortNames == "registered" {
+		o.PortNames = zone.PortNamesRegistered
+	}
 	var err error
 	for i, ns := range c.NameServers {
 		h, e := host(ns.Name, ns.Addresses)
@@ -85,8 +88,17 @@ func loadRegistry(path string) (*registry.Registry, error) {
 	return registry.ParseFile(path)
 }
 
-// buildZone loads the registry c names and builds its zone.
+// buildZone loads the registry c names and builds its zone, after prev.
 func buildZone(c config.Config, prev *zone.Snapshot) (*zone.Snapshot, error) {
+	var v zone.Version
+	if prev != nil {
+		v = prev.Version()
+	}
+	return buildZoneAfter(c, v)
+}
+
+// buildZoneAfter is buildZone after a version known by the journal only.
+func buildZoneAfter(c config.Config, prev zone.Version) (*zone.Snapshot, error) {
 	reg, err := loadRegistry(registryPath(c))
 	if err != nil {
 		return nil, err
@@ -95,5 +107,5 @@ func buildZone(c config.Config, prev *zone.Snapshot) (*zone.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return zone.Build(reg, opts, prev)
+	return zone.BuildAfter(reg, opts, prev)
 }

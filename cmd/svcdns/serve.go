@@ -22,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"github.com/svcdns/svcdns/config"
+	"github.com/svcdns/svcdns/journal"
 	"github.com/svcdns/svcdns/registry"
 	"github.com/svcdns/svcdns/resolver"
 	"github.com/svcdns/svcdns/zone"
@@ -102,6 +103,8 @@ type daemon struct {
 	ready   atomic.Bool
 	reloads struct{ ok, failed atomic.Uint64 }
 	notify  context.CancelFunc
+	// jnl is the IXFR journal (nil: off); reloads append to it.
+	jnl *journal.Journal
 }
 
 func (d *daemon) run(ctx context.Context, cfg config.Config) error {
@@ -120,9 +123,24 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	// (turning the collector off saved ~15 ms but left the zone scattered
 	// between dead objects, ~3 MB more resident), and what is left is
 	// returned to the system once the server is ready.
-	snap, err := buildZone(cfg, nil)
+	// The journal is read first: the serial it ends at seeds this zone's,
+	// so that serials keep increasing across a restart (zone.BuildAfter).
+	d.jnl = openJournal(cfg, d.env, d.log)
+	var last zone.Version
+	if d.jnl != nil {
+		defer func() {
+			if d.jnl != nil {
+				d.jnl.Close()
+			}
+		}()
+		last = d.jnl.Last()
+	}
+	snap, err := buildZoneAfter(cfg, last)
 	if err != nil {
 		return err
+	}
+	if d.jnl != nil {
+		d.startJournal(snap)
 	}
 	if strings.HasSuffix(snap.Origin(), ".local.") || snap.Origin() == "local." {
 		d.log.Warn("the origin is under .local, which RFC 6762 reserves for multicast DNS: "+
@@ -141,7 +159,9 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	d.h.SetTSIGKeys(keys)
+	policy.Journal = d.jnl
 	d.srv.SetTransfer(d.h.Transfer(policy))
+	d.srv.SetUDPTransfer(d.h.TransferUDP(policy))
 	if err := d.srv.Listen(cfg.Listen); err != nil {
 		return err
 	}
@@ -236,6 +256,10 @@ func (d *daemon) reload(reason string) {
 			if !sameListeners(cfg, d.cfg) {
 				d.log.Warn("listen, metrics_listen, workers, transfer, rrl, tcp and log settings take effect at restart", "reason", reason)
 			}
+			// The delta is on disk before the zone it leads to is
+			// served, so a secondary never sees a serial the journal
+			// cannot join after a crash.
+			d.recordDelta(old, snap)
 			d.h.Swap(snap)
 			d.cfg = cfg
 			d.reloads.ok.Add(1)
@@ -399,7 +423,7 @@ func snapshotFor(cmd *cobra.Command, env []string) (*zone.Snapshot, config.Confi
 	if err != nil {
 		return nil, cfg, err
 	}
-	snap, err := buildZone(cfg, nil)
+	snap, err := buildZoneAfter(cfg, lastVersion(cfg, env))
 	if err != nil {
 		return nil, cfg, err
 	}
