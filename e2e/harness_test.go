@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,13 +47,6 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// serve prefers the registry cache of `svcdns registry update` over
-	// the embedded excerpt: point every server at an empty cache, so that
-	// a developer's own cache does not change what the tests see.
-	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
-	// Likewise the state directory (the IXFR journal): commands that
-	// read it see none, and each server gets its own (spawnServer).
-	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	svcdnsBin = filepath.Join(dir, "svcdns")
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -67,6 +61,15 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/svcdns: %v\n%s", err, out)
 		return 1
 	}
+	// Only after the build, which must use the go command's own build
+	// cache (under XDG_CACHE_HOME unless GOCACHE is set):
+	// serve prefers the registry cache of `svcdns registry update` over
+	// the embedded excerpt: point every server at an empty cache, so that
+	// a developer's own cache does not change what the tests see.
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	// Likewise the state directory (the IXFR journal): commands that
+	// read it see none, and each server gets its own (spawnServer).
+	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	return m.Run()
 }
 
@@ -149,13 +152,18 @@ type spawned struct {
 }
 
 // spawnServer starts `svcdns serve --listen 127.0.0.1:0 --log-format json`
-// with args, in the test's environment less its SVCDNS_* variables (svcdns
+// with args (--listen among them replaces the default), in the test's environment less its SVCDNS_* variables (svcdns
 // rejects names it does not know) plus env, and waits until it is ready.
 // Cleanup sends SIGTERM and requires a graceful exit with status 0; a
 // test killed by its timeout takes the server with it (Pdeathsig).
 func spawnServer(t testing.TB, env, args []string) *spawned {
 	t.Helper()
-	argv := append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)
+	argv := []string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}
+	if slices.Contains(args, "--listen") {
+		// The caller's own port (a server restarted on the same one).
+		argv = slices.Delete(argv, 1, 3)
+	}
+	argv = append(argv, args...)
 	cmd := exec.Command(svcdnsBin, argv...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SVCDNS_") {

@@ -13,8 +13,10 @@
 package journal
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -80,8 +82,9 @@ func Path(stateDir, origin string) string {
 // Open reads the journal of origin at path; a missing file is an empty
 // journal. A file that is damaged (cut short, corrupted, of another zone)
 // is not an error: the journal comes back empty, Damage says what was
-// wrong, and Last holds the highest serial its intact frames name. Open
-// fails only when the file cannot be read or another process holds it.
+// wrong, and Last holds the last version recorded beside the file, or
+// failing that the highest serial the intact frames name. Open fails only
+// when the file cannot be read or another process holds it.
 func Open(path, origin string, opts Options) (*Journal, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -103,6 +106,7 @@ func Open(path, origin string, opts Options) (*Journal, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		j.hist.Store(&[]entry{})
+		j.last = readLastFile(path, zone.Version{})
 		return j, nil
 	case err != nil:
 		lock.Close()
@@ -111,7 +115,7 @@ func Open(path, origin string, opts Options) (*Journal, error) {
 	entries, maxSerial, err := parse(data, origin)
 	if err != nil {
 		j.damage = fmt.Errorf("journal: %s: %w", path, err)
-		j.last = zone.Version{Serial: maxSerial}
+		j.last = readLastFile(path, zone.Version{Serial: maxSerial})
 		j.hist.Store(&[]entry{})
 		return j, nil
 	}
@@ -123,11 +127,54 @@ func Open(path, origin string, opts Options) (*Journal, error) {
 	return j, nil
 }
 
+// The last version is also kept beside the journal, in a small file
+// replaced atomically whenever it changes: when the journal is lost or
+// damaged, the serial of the zone last served is still known, so that it
+// neither goes backwards (secondaries would ignore the primary) nor, for
+// the same content, moves on for nothing. It holds a magic, the serial,
+// the digest and a CRC-32C of them.
+const lastMagic = "SVCJLST\x01"
+
+func lastPath(path string) string { return path + ".last" }
+
+func encodeLast(v zone.Version) []byte {
+	b := append([]byte(lastMagic), binary.BigEndian.AppendUint32(nil, v.Serial)...)
+	b = append(b, v.Digest[:]...)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// readLastFile returns the version in the file beside the journal at
+// path when it is intact and not older than floor's serial, else floor.
+func readLastFile(path string, floor zone.Version) zone.Version {
+	b, err := os.ReadFile(lastPath(path))
+	if err != nil || len(b) != len(lastMagic)+4+32+4 || string(b[:len(lastMagic)]) != lastMagic ||
+		crc32.Checksum(b[:len(b)-4], crcTable) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return floor
+	}
+	v := zone.Version{Serial: binary.BigEndian.Uint32(b[len(lastMagic):])}
+	copy(v.Digest[:], b[len(lastMagic)+4:])
+	if v.Serial < floor.Serial {
+		return floor
+	}
+	return v
+}
+
+// setLast records the version the journal now ends at, in memory and
+// beside the file.
+func (j *Journal) setLast(v zone.Version) error {
+	j.last = v
+	if _, err := atomicfile.Write(lastPath(j.path), encodeLast(v), 0o600); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
 // Damage reports why the file read by Open was not used, or nil.
 func (j *Journal) Damage() error { return j.damage }
 
 // Last is the version the journal ends at: the zone it was last kept for.
-// After damage only its Serial is known; the zero Version means none.
+// After damage it comes from the file beside the journal, or only its
+// Serial is known; the zero Version means none.
 func (j *Journal) Last() zone.Version {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -161,6 +208,9 @@ func (j *Journal) Start(v zone.Version) (kept bool, err error) {
 	h := *j.hist.Load()
 	if j.damage == nil && len(h) > 0 && h[len(h)-1].version() == v {
 		kept = true
+		if err := j.setLast(v); err != nil {
+			return kept, err
+		}
 		if pruned := j.prune(h); len(pruned) != len(h) {
 			return kept, j.rewrite(pruned, v)
 		}
@@ -209,9 +259,8 @@ func (j *Journal) Append(d Delta, to zone.Version) error {
 		return j.appendFailed(h, to, err)
 	}
 	j.size += int64(len(e.frame))
-	j.last = to
 	j.hist.Store(&h)
-	return nil
+	return j.setLast(to)
 }
 
 // appendFailed recovers from a failed append: the file is replaced whole
@@ -264,8 +313,11 @@ func (j *Journal) rewrite(h []entry, last zone.Version) error {
 	for _, e := range h {
 		data = append(data, e.frame...)
 	}
-	j.last = last
 	j.damage = nil
+	if err := j.setLast(last); err != nil {
+		j.hist.Store(&[]entry{})
+		return err
+	}
 	if _, err := atomicfile.Write(j.path, data, 0o600); err != nil {
 		j.hist.Store(&[]entry{})
 		return fmt.Errorf("journal: %w", err)
@@ -340,14 +392,11 @@ func (j *Journal) Close() error {
 func ReadLast(path, origin string) zone.Version {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return zone.Version{}
+		return readLastFile(path, zone.Version{})
 	}
 	entries, maxSerial, err := parse(data, origin)
-	if err != nil {
-		return zone.Version{Serial: maxSerial}
-	}
-	if len(entries) == 0 {
-		return zone.Version{}
+	if err != nil || len(entries) == 0 {
+		return readLastFile(path, zone.Version{Serial: maxSerial})
 	}
 	return entries[len(entries)-1].version()
 }

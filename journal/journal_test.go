@@ -229,6 +229,7 @@ func TestJournalDamage(t *testing.T) {
 			if j.Damage() == nil {
 				t.Fatal("damage not detected")
 			}
+			// No file beside it: only the serials of intact frames.
 			if last := j.Last(); last.Digest != ([32]byte{}) || last.Serial > v[2].Serial() {
 				t.Errorf("Last after damage %+v, want a serial at most %d and no digest", last, v[2].Serial())
 			}
@@ -240,6 +241,39 @@ func TestJournalDamage(t *testing.T) {
 			}
 		})
 	}
+	// The version beside the journal survives its damage: the restart
+	// knows the serial and content it last served.
+	t.Run("damaged, version beside it", func(t *testing.T) {
+		path := journal.Path(t.TempDir(), zonetest.Origin)
+		written(t, path)
+		if err := os.WriteFile(path, data[:len(data)-3], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		j := opened(t, path, big)
+		if j.Damage() == nil || j.Last() != v[2].Version() {
+			t.Errorf("damage %v, Last %d, want damage and the version beside the file, %d", j.Damage(), j.Last().Serial, v[2].Serial())
+		}
+		j.Close()
+		if got := journal.ReadLast(path, zonetest.Origin); got != v[2].Version() {
+			t.Errorf("ReadLast %d, want %d", got.Serial, v[2].Serial())
+		}
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if j := opened(t, path, big); j.Damage() != nil || j.Last() != v[2].Version() {
+			t.Errorf("journal removed: damage %v, Last %d, want the version beside it, %d", j.Damage(), j.Last().Serial, v[2].Serial())
+		}
+		// A damaged version file is not trusted either.
+		b, err := os.ReadFile(path + ".last")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)-9] ^= 1
+		os.WriteFile(path+".last", b, 0o600)
+		if got := journal.ReadLast(path, zonetest.Origin); got != (zone.Version{}) {
+			t.Errorf("damaged version file read as %+v", got)
+		}
+	})
 	// Cut exactly between frames: every frame is intact, but the journal
 	// ends at an older version than the zone, so Start drops it.
 	t.Run("cut between frames", func(t *testing.T) {

@@ -41,7 +41,7 @@ func openJournal(c config.Config, env []string, log *slog.Logger) *journal.Journ
 	if err := j.Damage(); err != nil {
 		// RFC 1995 §4 lets the full transfer stand in for any diff the
 		// journal can no longer prove.
-		log.Error("journal damaged: not used; secondaries get a full transfer, and serials continue past the last intact one",
+		log.Error("journal damaged: not used; secondaries get a full transfer",
 			"path", path, "err", err, "last_serial", j.Last().Serial)
 	}
 	return j
