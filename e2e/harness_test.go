@@ -61,8 +61,15 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/svcdns: %v\n%s", err, out)
 		return 1
 	}
-	// Only after the build, which must use the go command's own build
-	// cache (under XDG_CACHE_HOME unless GOCACHE is set):
+	// The go command keeps its build cache under XDG_CACHE_HOME unless
+	// GOCACHE says otherwise: pin it before moving XDG_CACHE_HOME, so that
+	// the go commands run later (scripts/lab.sh builds svcdns) do not
+	// start from an empty cache.
+	if os.Getenv("GOCACHE") == "" {
+		if out, err := exec.Command(gobin, "env", "GOCACHE").Output(); err == nil {
+			os.Setenv("GOCACHE", strings.TrimSpace(string(out)))
+		}
+	}
 	// serve prefers the registry cache of `svcdns registry update` over
 	// the embedded excerpt: point every server at an empty cache, so that
 	// a developer's own cache does not change what the tests see.
