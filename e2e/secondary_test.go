@@ -549,7 +549,7 @@ func TestSecondaries(t *testing.T) {
 	}
 
 	t.Run("SameAnswers", func(t *testing.T) {
-		compareFleet(t, reg, srv.Addr, secs, names)
+		compareFleet(t, reg, srv.Addr, secs, names, 10000)
 	})
 
 	var zone3 xfrZone
@@ -628,6 +628,36 @@ func TestSecondaries(t *testing.T) {
 			}
 		}
 	})
+
+	// The registry changes while svcdns is down: the journal cannot
+	// prove a delta to the new zone, so the serial moves past the last
+	// one served, svcdns announces it at start, and each secondary's IXFR
+	// gets the whole zone.
+	t.Run("ChangedWhileDown", func(t *testing.T) {
+		if err := syscall.Kill(srv.PID, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		<-srv.exited
+		data3, err := os.ReadFile(regPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opsWriteFile(t, regPath, changeDescriptions(t, data3, 20, 352, "update 3"))
+		startPrimary(notify)
+		s4, err := opsSOASerial(srv.Addr)
+		if err != nil || s4 <= s3 {
+			t.Fatalf("serial %d (%v) after the registry changed while down, want above %d", s4, err, s3)
+		}
+		for _, n := range names {
+			opsWaitSerial(t, secs[n].addr, s4, time.Minute)
+			if x, ok := lastTransferTo(srv, secs[n].via); !ok || x.answer != "full" {
+				t.Errorf("%s: svcdns's last transfer to it is %+v, want a full one", n, x)
+			} else {
+				t.Logf("%s: IXFR from %d answered with the whole zone (%d records)", n, x.from, x.records)
+			}
+		}
+		compareFleet(t, reg, srv.Addr, secs, names, 2000)
+	})
 }
 
 // fleetKind sorts a query by the answer the primary gave, for the report
@@ -673,7 +703,7 @@ func fleetAsk(c, tc *dns.Client, conn *dns.Conn, addr string, q querymix.Query) 
 	return r, err
 }
 
-// compareFleet sends 10,000 queries to the primary and to each secondary
+// compareFleet sends n queries to the primary and to each secondary
 // and requires the same answer: the same rcode and the same answer
 // section (records sorted, TTLs and case set aside: a secondary counts
 // TTLs down and may keep names in another case). For NXDOMAIN and NODATA
@@ -681,13 +711,13 @@ func fleetAsk(c, tc *dns.Client, conn *dns.Conn, addr string, q querymix.Query) 
 // authority and additional sections are left to each server (an apex NS
 // set, SRV target addresses, DNS-SD's §12 extras are optional, RFC 2181
 // §9, RFC 6763 §12).
-func compareFleet(t *testing.T, reg *registry.Registry, primary string, secs map[string]*secondary, names []string) {
-	qs := querymix.Generate(reg, origin, 9000, 20261130)
+func compareFleet(t *testing.T, reg *registry.Registry, primary string, secs map[string]*secondary, names []string, n int) {
+	qs := querymix.Generate(reg, origin, n*9/10, 20261130)
 	// DNS-SD instances, by the names the primary's PTR answers give.
 	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
 	tc := &dns.Client{Net: "tcp", Timeout: 10 * time.Second}
 	for _, q := range qs {
-		if len(qs) >= 10000 {
+		if len(qs) >= n {
 			break
 		}
 		if q.Type != dns.TypePTR || !strings.HasPrefix(q.Name, "_") {
@@ -701,10 +731,10 @@ func compareFleet(t *testing.T, reg *registry.Registry, primary string, secs map
 			qs = append(qs, querymix.Query{Name: p.Ptr, Type: dns.TypeSRV}, querymix.Query{Name: p.Ptr, Type: dns.TypeTXT})
 		}
 	}
-	if len(qs) < 10000 {
-		qs = append(qs, querymix.Generate(reg, origin, 10000-len(qs), 20261201)...)
+	if len(qs) < n {
+		qs = append(qs, querymix.Generate(reg, origin, n-len(qs), 20261201)...)
 	}
-	qs = qs[:10000]
+	qs = qs[:n]
 	type result struct {
 		r   *dns.Msg
 		err error

@@ -180,6 +180,11 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 		"registry", registryName(cfg), "listen", strings.Join(addrs, ","), "metrics", cfg.MetricsListen,
 		"startup", time.Since(start).Round(time.Millisecond))
 	debug.FreeOSMemory()
+	// The registry changed while svcdns was down: the secondaries hear of
+	// it now rather than at their next refresh (RFC 1996).
+	if last.Serial != 0 && last.Serial != snap.Serial() && len(cfg.Transfer.Notify) > 0 {
+		d.sendNotify(snap)
+	}
 
 	go d.refresh(ctx)
 	go trimMemory(ctx, d.log)
