@@ -15,9 +15,9 @@ func newZoneCmd(env []string) *cobra.Command {
 	export := &cobra.Command{
 		Use:   "export",
 		Short: "Write the zone as an RFC 1035 master file",
-		Long: "export writes every stored record of the zone (apex, SRV, TXT, CNAME, DNS-SD PTRs and\n" +
-			"browse domains) as a master file that BIND, Knot and NSD load. The port names\n" +
-			"(_6081._udp) are computed per query and are not exported.",
+		Long: "export writes every record of the zone (apex, SRV, TXT, CNAME, DNS-SD PTRs and browse\n" +
+			"domains, and the port names _6081._udp that port_names selects) as a master file that\n" +
+			"BIND, Knot and NSD load: the zone a secondary receives by AXFR.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			snap, _, err := snapshotFor(cmd, env)
