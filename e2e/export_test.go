@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/svcdns/svcdns/internal/testenv"
 )
 
@@ -40,19 +39,27 @@ func TestExportedZoneLoads(t *testing.T) {
 			conf := filepath.Join(dir, "svcdns.yaml")
 			opsWriteFile(t, conf, []byte("port_names: "+mode.name+"\n"))
 			zoneFile := opsExportZone(t, dir, "--config", conf, "--registry", full)
-			rrs := opsZoneRecords(t, zoneFile)
-			if len(rrs) < 50000 {
-				t.Fatalf("exported zone has %d records: not the full registry", len(rrs))
+			// Counted line by line: the zone parsers below read it whole.
+			data, err := os.ReadFile(zoneFile)
+			if err != nil {
+				t.Fatal(err)
 			}
-			names, unregistered := 0, 0
-			for _, rr := range rrs {
-				if txt, ok := rr.(*dns.TXT); ok && portName.MatchString(strings.ToLower(rr.Header().Name)) {
+			records, names, unregistered := 0, 0, 0
+			for line := range bytes.Lines(data) {
+				if len(line) == 0 || line[0] == ';' || line[0] == '$' {
+					continue
+				}
+				records++
+				owner, rest, _ := bytes.Cut(line, []byte("\t"))
+				if portName.Match(owner) && bytes.Contains(rest, []byte("\tTXT\t")) {
 					names++
-					s := strings.Join(txt.Txt, " ")
-					if strings.Contains(s, "status=unassigned") || strings.Contains(s, "status=dynamic") {
+					if bytes.Contains(rest, []byte(`"status=unassigned"`)) || bytes.Contains(rest, []byte(`"status=dynamic"`)) {
 						unregistered++
 					}
 				}
+			}
+			if records < 50000 {
+				t.Fatalf("exported zone has %d records: not the full registry", records)
 			}
 			switch {
 			case mode.portNames != 0 && names != mode.portNames:
@@ -64,7 +71,7 @@ func TestExportedZoneLoads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("port_names %s: %d records, %d port names, %.1f MB", mode.name, len(rrs), names, float64(st.Size())/1e6)
+			t.Logf("port_names %s: %d records, %d port names, %.1f MB", mode.name, records, names, float64(st.Size())/1e6)
 			for _, c := range [][]string{
 				{"named-checkzone", "ports.local", zoneFile},
 				{"kzonecheck", "-o", "ports.local", zoneFile},

@@ -137,6 +137,11 @@ func TestAllAnswersAsLookup(t *testing.T) {
 						t.Errorf("%s: yielded, but no row registers port %d/%s", name, port, proto)
 					}
 				}
+				// Every stored name is asked; of the 262,144 port names
+				// (made alike, from the port table) every 13th.
+				if port, _, ok := isPortName(name); ok && mode == zone.PortNamesAll && port%13 != 0 {
+					continue
+				}
 				byType := map[uint16][]string{}
 				for _, rr := range rrs {
 					if !strings.EqualFold(rr.Header().Name, name) {
@@ -250,9 +255,17 @@ func TestRegisteredPortNames(t *testing.T) {
 }
 
 // TestMasterFileHasAll parses the master file back and requires exactly
-// the records All yields, SOA first.
+// the records All yields, SOA first. The zone has the registered port
+// names: the file with all 262,144 is e2e's TestExportedZoneLoads' to
+// count and to load with three servers' zone parsers.
 func TestMasterFileHasAll(t *testing.T) {
-	snap := zonetest.Excerpt(t)
+	reg := zonetest.ExcerptRegistry(t)
+	opts := zone.DefaultOptions(zonetest.Origin)
+	opts.PortNames = zone.PortNamesRegistered
+	snap, err := zone.Build(reg, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var b bytes.Buffer
 	if err := snap.WriteMasterFile(&b); err != nil {
 		t.Fatal(err)
