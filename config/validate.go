@@ -336,9 +336,10 @@ func (c *Config) validateTransfer(v *validator) {
 			v.add(key+".secret", redacted, "empty secret")
 		}
 	}
-	// Below 64 KiB not even the delta of a small registry change fits.
-	if t.Journal.MaxSize != 0 && t.Journal.MaxSize < 64<<10 {
-		v.add("transfer.journal.max_size", t.Journal.MaxSize, "must be 0 (no journal) or at least 65536 bytes")
+	// Below 64 KiB not even the delta of a small registry change fits; the
+	// journal is held in memory too.
+	if t.Journal.MaxSize != 0 && (t.Journal.MaxSize < 64<<10 || t.Journal.MaxSize > 1<<40) {
+		v.add("transfer.journal.max_size", t.Journal.MaxSize, "must be 0 (no journal) or 65536 to 1099511627776 bytes (1 TiB)")
 	}
 	for i, s := range t.Notify {
 		key := fmt.Sprintf("transfer.notify[%d]", i)
