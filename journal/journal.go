@@ -314,10 +314,7 @@ func (j *Journal) rewrite(h []entry, last zone.Version) error {
 		data = append(data, e.frame...)
 	}
 	j.damage = nil
-	if err := j.setLast(last); err != nil {
-		j.hist.Store(&[]entry{})
-		return err
-	}
+	j.last = last
 	if _, err := atomicfile.Write(j.path, data, 0o600); err != nil {
 		j.hist.Store(&[]entry{})
 		return fmt.Errorf("journal: %w", err)
@@ -329,7 +326,9 @@ func (j *Journal) rewrite(h []entry, last zone.Version) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	j.f = f
-	return nil
+	// The file beside it follows the journal, never leads it: after a
+	// crash between the two, the journal itself says where it ends.
+	return j.setLast(last)
 }
 
 // Changes returns the condensed delta from serial from to serial to
