@@ -217,6 +217,10 @@ func TestRegisteredPortNames(t *testing.T) {
 		name := c.name + "." + zonetest.Origin
 		if a := snap.Lookup(name, dns.TypeTXT); a.Outcome != c.want {
 			t.Errorf("%s TXT: %v, want %v", name, a.Outcome, c.want)
+		} else if a.Invalid != nil {
+			// No Extended DNS Error calling the port an invalid
+			// service name.
+			t.Errorf("%s: NXDOMAIN says %v", name, a.Invalid)
 		}
 		if c.want == zone.Success {
 			if x, y := fmt.Sprint(snap.Lookup(name, dns.TypeTXT).Answer), fmt.Sprint(all.Lookup(name, dns.TypeTXT).Answer); x != y {

@@ -61,16 +61,19 @@ func (s *Snapshot) Lookup(qname string, qtype uint16) Answer {
 	var a Answer
 	for range maxChain {
 		n := s.nodes[name]
+		portName := false
 		if n == nil {
 			if port, proto, ok := s.parsePortName(name); ok {
-				n = s.portNode(name, port, proto)
+				n, portName = s.portNode(name, port, proto), true
 			}
 		}
 		if n == nil {
 			if s.ents[name] {
 				return s.negative(a, NoData)
 			}
-			a.Invalid = s.invalidService(name)
+			if !portName { // an unregistered port is no invalid service name
+				a.Invalid = s.invalidService(name)
+			}
 			return s.negative(a, NameError)
 		}
 		if n.cname != nil && qtype != dns.TypeCNAME {
