@@ -35,11 +35,14 @@ LABEL org.opencontainers.image.title="svcdns" \
 # A fixed numeric uid, so that `runAsNonRoot` checks can verify it.
 # /var/cache/svcdns is where `svcdns registry update` writes and serve looks
 # first (XDG_CACHE_HOME below); make it a volume to keep an update.
+# /var/lib/svcdns is the state directory (STATE_DIRECTORY below: the IXFR
+# journal); make it a volume so that a new container still answers IXFR.
 RUN groupadd --system --gid 10053 svcdns \
     && useradd --system --uid 10053 --gid svcdns --home-dir /nonexistent \
         --no-create-home --shell /usr/sbin/nologin svcdns \
-    && mkdir -p /etc/svcdns /var/cache/svcdns \
-    && chown svcdns:svcdns /var/cache/svcdns \
+    && mkdir -p /etc/svcdns /var/cache/svcdns /var/lib/svcdns \
+    && chown svcdns:svcdns /var/cache/svcdns /var/lib/svcdns \
+    && chmod 0700 /var/lib/svcdns \
     && printf '%s\n' \
         '# svcdns in a container: every address, an unprivileged port (publish' \
         '# it as 53 with -p 53:1053/udp -p 53:1053/tcp). The keys and defaults' \
@@ -52,7 +55,8 @@ RUN groupadd --system --gid 10053 svcdns \
 
 COPY --from=build /out/svcdns /usr/local/bin/svcdns
 ENV SVCDNS_CONFIG=/etc/svcdns/svcdns.yaml \
-    XDG_CACHE_HOME=/var/cache
+    XDG_CACHE_HOME=/var/cache \
+    STATE_DIRECTORY=/var/lib/svcdns
 
 USER 10053:10053
 EXPOSE 1053/udp 1053/tcp 9153/tcp

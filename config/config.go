@@ -47,6 +47,15 @@ type Config struct {
 	// Services overrides the SRV targets of single services. The key is
 	// "name/proto" in lower case, e.g. "rets/tcp".
 	Services map[string][]ServiceTarget `mapstructure:"services"`
+	// PortNames selects the _PORT._PROTO names of the zone, which zone
+	// transfers and `zone export` carry like every other name so that
+	// secondaries answer them as svcdns does: "all" (every port of every
+	// protocol, 262,144 names) or "registered" (only the ports a registry
+	// row assigns or reserves; any other port name is NXDOMAIN, on svcdns
+	// too). Unset, it is "all", or "registered" when DNSSEC is enabled:
+	// signing every port name for secondaries takes about 30 s of CPU at
+	// each re-signing and 270 MiB more memory (docs/transfers.md).
+	PortNames string `mapstructure:"port_names"`
 	// EDNSBufferSize is the UDP payload size advertised in EDNS(0) OPT
 	// records, 512..4096; the default 1232 avoids IP fragmentation (DNS Flag
 	// Day 2020).
@@ -359,6 +368,20 @@ type Transfer struct {
 	// Notify are "ip:port" addresses of secondaries sent NOTIFY (RFC 1996)
 	// when the zone changes; a bare IP gets port 53.
 	Notify []string `mapstructure:"notify"`
+	// Journal bounds the IXFR journal (RFC 1995), kept in the state
+	// directory across restarts.
+	Journal Journal `mapstructure:"journal"`
+}
+
+// Journal bounds the file of zone differences that IXFR is answered from.
+type Journal struct {
+	// MaxSize is the most bytes the journal keeps; the oldest differences
+	// go first. 0 turns the journal off: IXFR is answered with the whole
+	// zone.
+	MaxSize uint64 `mapstructure:"max_size"`
+	// MaxAge drops differences older than this many seconds; 0 keeps them
+	// until MaxSize does.
+	MaxAge uint32 `mapstructure:"max_age"`
 }
 
 // TSIGKey is a shared secret for transaction signatures (RFC 8945).
@@ -391,6 +414,11 @@ const (
 	defaultLogFormat     = "text"
 	defaultGlue          = "127.0.0.1"
 	defaultTSIGAlgorithm = "hmac-sha256"
+	// The journal holds about as much as one full transfer of the full
+	// registry with every port name, and a month: beyond the SOA expire
+	// (7 days), a secondary has stopped answering anyway.
+	defaultJournalMaxSize = 32 << 20
+	defaultJournalMaxAge  = 30 * 24 * 3600
 	// A lab default: far above what people and resolvers send, far below a
 	// flood.
 	defaultRRLRate      = 200
@@ -438,6 +466,12 @@ func (c *Config) deriveDefaults(isSet func(key string) bool) {
 	}{{"rrl.nodata_rate", &c.RRL.NoDataRate}, {"rrl.nxdomain_rate", &c.RRL.NXDomainRate}, {"rrl.error_rate", &c.RRL.ErrorRate}} {
 		if !isSet(r.key) {
 			*r.p = c.RRL.Rate
+		}
+	}
+	if !isSet("port_names") {
+		c.PortNames = "all"
+		if c.DNSSEC.Enabled {
+			c.PortNames = "registered"
 		}
 	}
 	targetAddrsSet := isSet("target.addresses")

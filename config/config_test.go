@@ -57,7 +57,8 @@ func TestDefault(t *testing.T) {
 		MetricsListen:  "",
 		LogLevel:       "info",
 		LogFormat:      "text",
-		Transfer:       Transfer{AllowNetworks: []string{"127.0.0.0/8", "::1/128"}},
+		PortNames:      "all",
+		Transfer:       Transfer{AllowNetworks: []string{"127.0.0.0/8", "::1/128"}, Journal: Journal{MaxSize: 32 << 20, MaxAge: 2592000}},
 		RRL: RRL{Rate: 200, NoDataRate: 200, NXDomainRate: 200, ErrorRate: 200, Window: 5, Slip: 2,
 			IPv4Prefix: 24, IPv6Prefix: 56, TableSize: 1 << 18},
 		Cookies: Cookies{Enabled: true},
@@ -122,6 +123,7 @@ func TestFileFormats(t *testing.T) {
 		AllowNetworks: []string{"192.0.2.0/24"},
 		TSIGKeys:      []TSIGKey{{Name: "xfr.ports.example.", Algorithm: "hmac-sha512", Secret: "c2VjcmV0"}},
 		Notify:        []string{"192.0.2.53:53", "192.0.2.54:5353"},
+		Journal:       Journal{MaxSize: 32 << 20, MaxAge: 2592000},
 	}
 
 	files := map[string]string{
@@ -539,6 +541,10 @@ func TestBadValues(t *testing.T) {
 		{name: "name server bad address", file: "name_servers: [{name: ns1.ports.local., addresses: [127.0.0.256]}]\n", want: []string{`name_servers[0].addresses[0] "127.0.0.256": not an IP address`}},
 		{name: "target glue out of zone", env: []string{"SVCDNS_TARGET_NAME=svc.example.net", "SVCDNS_TARGET_ADDRESSES=192.0.2.1"}, want: []string{`target.addresses "192.0.2.1"`}},
 		{name: "target root", file: "target: {name: .}\n", want: []string{`target.name ".": must not be the root`}},
+		{name: "port names", env: []string{"SVCDNS_PORT_NAMES=some"}, want: []string{"SVCDNS_PORT_NAMES: ", `port_names "some": must be one of all, registered`}},
+		{name: "journal too small", file: "transfer:\n  journal: {max_size: 1000}\n", want: []string{`transfer.journal.max_size "1000": must be 0 (no journal) or 65536 to 1099511627776 bytes (1 TiB)`}},
+		{name: "journal too large", env: []string{"SVCDNS_TRANSFER_JOURNAL_MAX_SIZE=2199023255552"}, want: []string{`transfer.journal.max_size "2199023255552": must be 0`}},
+		{name: "journal age negative", env: []string{"SVCDNS_TRANSFER_JOURNAL_MAX_AGE=-1"}, want: []string{"SVCDNS_TRANSFER_JOURNAL_MAX_AGE: ", `transfer.journal.max_age "-1": want an integer`}},
 		{name: "cidr", file: "transfer:\n  allow_networks: [10.0.0.0/8, 10.0.0.0/33]\n", want: []string{`transfer.allow_networks[1] "10.0.0.0/33": not a CIDR prefix`}},
 		{name: "cidr bare address", env: []string{"SVCDNS_TRANSFER_ALLOW_NETWORKS=192.0.2.1"}, want: []string{"SVCDNS_TRANSFER_ALLOW_NETWORKS: ", "for one host write 192.0.2.1/32"}},
 		{name: "tsig secret", file: "transfer:\n  tsig_keys: [{name: xfr., secret: 'hunter2!'}]\n", want: []string{`transfer.tsig_keys[0].secret "<8 characters, redacted>": not standard base64`}, hide: "hunter2"},
@@ -898,5 +904,41 @@ func TestDNSSECValidation(t *testing.T) {
 		Refresh: 604800, InceptionOffset: 3600, DNSKEYTTL: 3600, SignatureCache: 100000, Denial: "nsec3", NSEC3: NSEC3{Salt: "c0ffee"}}
 	if !reflect.DeepEqual(c.DNSSEC, want) {
 		t.Errorf("dnssec =\n%+v\nwant\n%+v", c.DNSSEC, want)
+	}
+}
+
+// TestPortNamesAndJournal sets the keys of zone transfers' content and
+// journal from each source: the mode is read in any case, and a journal
+// of size 0 (off) or of no age limit is a valid setting.
+func TestPortNamesAndJournal(t *testing.T) {
+	c := mustLoad(t, "", []string{"SVCDNS_PORT_NAMES=Registered", "SVCDNS_TRANSFER_JOURNAL_MAX_SIZE=0"}, nil)
+	if c.PortNames != "registered" || c.Transfer.Journal.MaxSize != 0 || c.Transfer.Journal.MaxAge != 2592000 {
+		t.Errorf("from the environment: port_names %q, journal %+v", c.PortNames, c.Transfer.Journal)
+	}
+	c = mustLoad(t, writeFile(t, "svcdns.yaml", "port_names: all\ntransfer:\n  journal: {max_size: 1048576, max_age: 0}\n"), nil, nil)
+	if c.PortNames != "all" || c.Transfer.Journal != (Journal{MaxSize: 1 << 20}) {
+		t.Errorf("from a file: port_names %q, journal %+v", c.PortNames, c.Transfer.Journal)
+	}
+	// Unset, the mode follows DNSSEC: every port name signed costs the
+	// secondaries' zone tens of seconds of CPU at each re-signing.
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "all"},
+		{[]string{"SVCDNS_DNSSEC_ENABLED=true"}, "registered"},
+		{[]string{"SVCDNS_DNSSEC_ENABLED=true", "SVCDNS_PORT_NAMES=all"}, "all"},
+	} {
+		if c := mustLoad(t, "", tc.env, nil); c.PortNames != tc.want {
+			t.Errorf("%v: port_names %q, want %q", tc.env, c.PortNames, tc.want)
+		}
+	}
+	fs := pflag.NewFlagSet("zone", pflag.ContinueOnError)
+	AddZoneFlags(fs)
+	if err := fs.Parse([]string{"--port-names", "registered"}); err != nil {
+		t.Fatal(err)
+	}
+	if c := mustLoad(t, "", nil, fs); c.PortNames != "registered" {
+		t.Errorf("--port-names registered: port_names %q", c.PortNames)
 	}
 }

@@ -34,6 +34,7 @@ var flagKeys = []struct{ flag, key string }{
 	{"query-log", "query_log"},
 	{"origins", "origins"},
 	{"mdns-interfaces", "mdns.interfaces"},
+	{"port-names", "port_names"},
 }
 
 var fileTypes = []string{"yaml", "yml", "toml", "json"}
@@ -104,14 +105,16 @@ func AddFlags(fs *pflag.FlagSet) {
 }
 
 // AddZoneFlags registers the flags every command that builds the zone takes
-// (serve, lookup, zone export): --config, --origin, --registry and
-// --origins.
+// (serve, lookup, zone export): --config, --origin, --registry,
+// --origins and --port-names.
 func AddZoneFlags(fs *pflag.FlagSet) {
 	d := staticDefaults()
 	fs.String("config", "", "configuration file, .yaml, .yml, .toml or .json (SVCDNS_* variables and flags override it)")
 	fs.String("origin", d.Origin, "zone origin")
 	fs.String("registry", d.Registry, "IANA service-name/port registry file (default: the cache that 'svcdns registry update' fills, when it exists, else the embedded copy)")
 	fs.StringSlice("origins", d.Origins, "more zone origins served with the same content (ports.home.arpa.); repeat or comma-separate")
+	fs.String("port-names", "", "which _PORT._PROTO names the zone has, and transfers and export carry: "+strings.Join(portNameModes, ", ")+
+		" (default all, or registered with dnssec.enabled)")
 }
 
 // AddServeFlags registers the flags only a running server takes: --listen,
@@ -139,7 +142,7 @@ func staticDefaults() Config {
 		MetricsListen:  defaultMetricsListen,
 		LogLevel:       defaultLogLevel,
 		LogFormat:      defaultLogFormat,
-		Transfer:       Transfer{AllowNetworks: slices.Clone(defaultAllowNetworks)},
+		Transfer:       Transfer{AllowNetworks: slices.Clone(defaultAllowNetworks), Journal: Journal{MaxSize: defaultJournalMaxSize, MaxAge: defaultJournalMaxAge}},
 		RRL:            RRL{Rate: defaultRRLRate, Window: defaultRRLWindow, Slip: defaultRRLSlip, IPv4Prefix: 24, IPv6Prefix: 56, TableSize: defaultRRLTableSize},
 		Cookies:        Cookies{Enabled: true},
 		TCP:            TCP{MaxConnections: 1000, MaxPerSource: 100, IdleTimeout: 10},

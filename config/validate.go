@@ -26,6 +26,7 @@ var (
 	logLevels      = []string{"debug", "info", "warn", "error"}
 	logFormats     = []string{"text", "json"}
 	serviceProtos  = []string{"tcp", "udp", "sctp", "dccp"}
+	portNameModes  = []string{"all", "registered"}
 	tsigAlgorithms = []string{"hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512"}
 	// The DNSSEC algorithms RFC 8624 §3.1 has signers implement.
 	dnssecAlgorithms = []string{"ecdsap256sha256", "ecdsap384sha384", "ed25519", "rsasha256"}
@@ -69,6 +70,10 @@ func (c *Config) validate() []*fieldError {
 	c.LogFormat = strings.ToLower(c.LogFormat)
 	if !slices.Contains(logFormats, c.LogFormat) {
 		v.add("log_format", c.LogFormat, "must be one of %s", strings.Join(logFormats, ", "))
+	}
+	c.PortNames = strings.ToLower(c.PortNames)
+	if !slices.Contains(portNameModes, c.PortNames) {
+		v.add("port_names", c.PortNames, "must be one of %s", strings.Join(portNameModes, ", "))
 	}
 	c.validateTransfer(&v)
 	c.validateLimits(&v)
@@ -417,6 +422,11 @@ func (c *Config) validateTransfer(v *validator) {
 		} else if len(b) == 0 {
 			v.add(key+".secret", redacted, "empty secret")
 		}
+	}
+	// Below 64 KiB not even the delta of a small registry change fits; the
+	// journal is held in memory too.
+	if t.Journal.MaxSize != 0 && (t.Journal.MaxSize < 64<<10 || t.Journal.MaxSize > 1<<40) {
+		v.add("transfer.journal.max_size", t.Journal.MaxSize, "must be 0 (no journal) or 65536 to 1099511627776 bytes (1 TiB)")
 	}
 	for i, s := range t.Notify {
 		key := fmt.Sprintf("transfer.notify[%d]", i)

@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"runtime"
@@ -19,6 +20,18 @@ import (
 // (RFC 4034 §6.1) with the SOA first. Signatures are made anew, not taken
 // from the cache.
 func (s *Signer) SignZone(records []dns.RR) ([]dns.RR, error) {
+	return s.SignZoneAfter(records, nil)
+}
+
+// SignZoneAfter is SignZone for the next version of a zone whose signed
+// form is prev (what SignZone or SignZoneAfter returned for it; nil for
+// none): an RRset whose canonical form is the same in both keeps prev's
+// RRSIGs when they are exactly what this signer would make now (the same
+// keys, inception and expiration), so that the difference between the two
+// signed zones, which IXFR sends, holds only the signatures of what
+// changed. ECDSA signatures are randomized: signing an unchanged RRset
+// again would change every signature of the zone.
+func (s *Signer) SignZoneAfter(records, prev []dns.RR) ([]dns.RR, error) {
 	z, err := s.groupZone(records)
 	if err != nil {
 		return nil, err
@@ -31,7 +44,7 @@ func (s *Signer) SignZone(records []dns.RR) ([]dns.RR, error) {
 	default:
 		z.addNSEC()
 	}
-	if err := s.signSets(z.sets); err != nil {
+	if err := s.signSets(z.sets, reusable(prev)); err != nil {
 		return nil, err
 	}
 	return z.records(), nil
@@ -197,7 +210,7 @@ func saltField(salt string) string { return strings.ToUpper(salt) }
 
 // signSets signs every set on all CPUs; signing the zone of the full
 // registry takes seconds.
-func (s *Signer) signSets(sets []*zoneSet) error {
+func (s *Signer) signSets(sets []*zoneSet, prev map[setKey]*prevSet) error {
 	t := s.times(s.Epoch(s.now()))
 	workers := runtime.GOMAXPROCS(0)
 	errs := make([]error, workers)
@@ -210,7 +223,9 @@ func (s *Signer) signSets(sets []*zoneSet) error {
 				set := sets[i]
 				c, err := canonicalize(set.rrs)
 				if err == nil {
-					set.sigs, err = s.signCanonical(c, set.owner, t)
+					if set.sigs = s.reuse(prev, set, c, t); set.sigs == nil {
+						set.sigs, err = s.signCanonical(c, set.owner, t)
+					}
 				}
 				if err != nil {
 					errs[w] = err
@@ -250,4 +265,74 @@ func (z *zoneSets) records() []dns.RR {
 		}
 	}
 	return out
+}
+
+// setKey names an RRset of a signed zone: its owner, lower case, and type.
+type setKey struct {
+	owner string
+	typ   uint16
+}
+
+// prevSet is an RRset of the previous signed zone: its records and their
+// RRSIGs, and later (on first use) the digest of its canonical form.
+type prevSet struct {
+	rrs, sigs []dns.RR
+	once      sync.Once
+	digest    [sha256.Size]byte
+	ok        bool
+}
+
+// reusable indexes a signed zone by RRset, for SignZoneAfter.
+func reusable(signed []dns.RR) map[setKey]*prevSet {
+	if len(signed) == 0 {
+		return nil
+	}
+	out := make(map[setKey]*prevSet, len(signed)/2)
+	get := func(k setKey) *prevSet {
+		p := out[k]
+		if p == nil {
+			p = &prevSet{}
+			out[k] = p
+		}
+		return p
+	}
+	for _, rr := range signed {
+		h := rr.Header()
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			p := get(setKey{strings.ToLower(h.Name), sig.TypeCovered})
+			p.sigs = append(p.sigs, rr)
+			continue
+		}
+		p := get(setKey{strings.ToLower(h.Name), h.Rrtype})
+		p.rrs = append(p.rrs, rr)
+	}
+	return out
+}
+
+// reuse returns the previous zone's RRSIGs of the set c is the canonical
+// form of, when that set had the same canonical form and its RRSIGs are
+// what s would make now: one by each key of the set's role, with times t
+// and the set's labels and TTL. Otherwise nil: the set is signed anew.
+func (s *Signer) reuse(prev map[setKey]*prevSet, set *zoneSet, c *canonicalRRset, t sigTimes) []dns.RR {
+	p := prev[setKey{strings.ToLower(set.owner), set.typ}]
+	if p == nil {
+		return nil
+	}
+	p.once.Do(func() {
+		if pc, err := canonicalize(p.rrs); err == nil {
+			p.digest, p.ok = sha256.Sum256(pc.appendTo(nil)), true
+		}
+	})
+	keys := s.signersOf(c.rtype)
+	if !p.ok || len(p.sigs) != len(keys) || p.digest != sha256.Sum256(c.appendTo(nil)) {
+		return nil
+	}
+	for i, rr := range p.sigs {
+		sig := rr.(*dns.RRSIG)
+		if sig.Inception != t.inception || sig.Expiration != t.expiration || sig.Labels != c.labels() ||
+			sig.OrigTtl != c.ttl || sig.KeyTag != keys[i].Tag() || sig.Algorithm != keys[i].DNSKEY.Algorithm {
+			return nil
+		}
+	}
+	return p.sigs
 }

@@ -431,7 +431,9 @@ func startClockServer(t *testing.T, origin string) *clockServer {
 func TestDNSSECValidation(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conf := dnssecConfig(t, dir, "")
+	// Every port a name, unregistered ones too (_65001._sctp), signed
+	// online (with DNSSEC the default is the registered ones).
+	conf := dnssecConfig(t, dir, "port_names: all\n")
 	metricsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	srv := startServer(t, "--config", conf, "--metrics-listen", metricsAddr)
 	dsFile, bindFile := trustAnchors(t, conf)
@@ -721,9 +723,9 @@ func TestDNSSECSignedExport(t *testing.T) {
 	}
 }
 
-// nsdSecondaryConf makes NSD a secondary of svcdns for ports.local, with
+// nsdSignedSecondaryConf makes NSD a secondary of svcdns for ports.local, with
 // the received zone kept in its own directory only.
-const nsdSecondaryConf = `server:
+const nsdSignedSecondaryConf = `server:
 	ip-address: 127.0.0.1@%[2]d
 	do-ip6: no
 	username: ""
@@ -757,7 +759,7 @@ func startNSDSecondary(t *testing.T, primary string) string {
 	dir := t.TempDir()
 	port := freePort(t)
 	conf := filepath.Join(dir, "nsd.conf")
-	opsWriteFile(t, conf, fmt.Appendf(nil, nsdSecondaryConf, dir, port, primaryPort,
+	opsWriteFile(t, conf, fmt.Appendf(nil, nsdSignedSecondaryConf, dir, port, primaryPort,
 		filepath.Join(dir, "zone.list"), filepath.Join(dir, "xfrd.state"), filepath.Join(dir, "nsd.pid")))
 	runTool(t, testenv.Tool(t, "nsd-checkconf"), conf)
 	cmd := exec.Command(bin, "-d", "-c", conf)
@@ -802,6 +804,11 @@ func TestDNSSECSecondary(t *testing.T) {
 		{"_nosuchsvc._tcp.ports.local", "SRV", "NXDOMAIN"},
 		{"_rets._tcp.ports.local", "AAAA", "NOERROR"},
 		{"_tcp.ports.local", "SRV", "NOERROR"},
+		// Port names are in the signed zone NSD holds (port_names:
+		// registered, the default with DNSSEC): a registered port
+		// answers, an unregistered one is denied by the chain.
+		{"_6081._udp.ports.local", "TXT", "NOERROR"},
+		{"_65001._sctp.ports.local", "TXT", "NXDOMAIN"},
 	} {
 		t.Run(tc.name+"/"+tc.qtype, func(t *testing.T) {
 			askValidated(t, ub, tc.name, tc.qtype, tc.rcode)
@@ -857,10 +864,12 @@ func TestDNSSECZSKRoll(t *testing.T) {
 	validates := func(phase string) {
 		t.Helper()
 		// A name not asked before, and one asked at every step after its
-		// TTL ran out: both must validate.
+		// TTL ran out: both must validate. Ports 6072-6077/udp are
+		// registered in the embedded registry, so their names exist with
+		// DNSSEC's default port_names (registered).
 		n++
 		for _, q := range []struct{ name, qtype string }{
-			{fmt.Sprintf("_%d._udp.ports.local", 6000+n), "TXT"},
+			{fmt.Sprintf("_%d._udp.ports.local", 6071+n), "TXT"},
 			{"_rets._tcp.ports.local", "SRV"},
 			{fmt.Sprintf("_nosuch%d._tcp.ports.local", n), "SRV"},
 		} {

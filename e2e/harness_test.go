@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,7 +76,9 @@ func runMain(m *testing.M) int {
 		os.Setenv("GOCACHE", strings.TrimSpace(string(out)))
 	}
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
-	// Likewise the state directory (generated secrets, keys, certificates).
+	// Likewise the state directory (generated secrets, keys, certificates,
+	// the IXFR journal): commands that read it see none, and each server
+	// gets its own (spawnServer).
 	os.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
 	return m.Run()
 }
@@ -159,19 +162,27 @@ type spawned struct {
 }
 
 // spawnServer starts `svcdns serve --listen 127.0.0.1:0 --log-format json`
-// with args, in the test's environment less its SVCDNS_* variables (svcdns
+// with args (--listen among them replaces the default), in the test's environment less its SVCDNS_* variables (svcdns
 // rejects names it does not know) plus env, and waits until it is ready.
 // Cleanup sends SIGTERM and requires a graceful exit with status 0; a
 // test killed by its timeout takes the server with it (Pdeathsig).
 func spawnServer(t testing.TB, env, args []string) *spawned {
 	t.Helper()
-	argv := append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)
+	argv := []string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json"}
+	if slices.Contains(args, "--listen") {
+		// The caller's own port (a server restarted on the same one).
+		argv = slices.Delete(argv, 1, 3)
+	}
+	argv = append(argv, args...)
 	cmd := exec.Command(svcdnsBin, argv...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SVCDNS_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	// A state directory of its own (the IXFR journal), unless env names
+	// one: servers running at once must not share a journal.
+	cmd.Env = append(cmd.Env, "STATE_DIRECTORY="+t.TempDir())
 	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	w := &readyWatcher{ready: make(chan string, 1)}

@@ -47,8 +47,8 @@ func labRun(t *testing.T, env []string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// labPortBase finds a port P with P, P+1, P+2 (UDP and TCP) and P+3800
-// (TCP) free, the ports scripts/lab.sh uses.
+// labPortBase finds a port P with P to P+4 (UDP and TCP) and P+3800 (TCP)
+// free, the ports scripts/lab.sh uses.
 func labPortBase(t *testing.T) int {
 	t.Helper()
 	free := func(port int, udp bool) bool {
@@ -70,7 +70,7 @@ func labPortBase(t *testing.T) int {
 	}
 	for range 100 {
 		base := 20000 + rand.IntN(30000)
-		if free(base, true) && free(base+1, true) && free(base+2, true) && free(base+3800, false) {
+		if free(base, true) && free(base+1, true) && free(base+2, true) && free(base+3, true) && free(base+4, true) && free(base+3800, false) {
 			return base
 		}
 	}
@@ -78,11 +78,21 @@ func labPortBase(t *testing.T) int {
 	return 0
 }
 
+// labDaemons are the processes scripts/lab.sh runs.
+var labDaemons = []string{"svcdns", "knotd", "nsd", "named", "unbound"}
+
+// labSecondaries are the secondaries' names in the script's reports,
+// with their ports above the lab's base.
+var labSecondaries = []struct {
+	name   string
+	offset int
+}{{"knot", 1}, {"nsd", 3}, {"bind", 4}}
+
 // labPIDs reads the PIDs that `up` recorded.
 func labPIDs(t *testing.T, dir string) map[string]int {
 	t.Helper()
 	pids := map[string]int{}
-	for _, name := range []string{"svcdns", "knotd", "unbound"} {
+	for _, name := range labDaemons {
 		b, err := os.ReadFile(filepath.Join(dir, name+".pid"))
 		if err != nil {
 			t.Fatalf("lab up recorded no PID for %s: %v", name, err)
@@ -110,25 +120,27 @@ func labSerial(t *testing.T, addr string) uint32 {
 	return soa.Serial
 }
 
-// TestLabScript brings the native lab up with scripts/lab.sh (svcdns,
-// Knot as a secondary, Unbound as a resolver, all on loopback), and checks
-// both what the script reports and, independently, the servers: the
-// resolver answers SRV _rets._tcp with port 6103 through svcdns, and the
-// secondary, having pulled the zone by AXFR, serves svcdns's serial. Then
-// `notify` changes the zone and the secondary must follow within seconds,
-// which only svcdns's NOTIFY can make happen (Knot's refresh timer is an
-// hour). `down` must leave no process and no state directory.
+// TestLabScript brings the native lab up with scripts/lab.sh (svcdns as a
+// hidden primary; Knot, NSD and BIND as secondaries; Unbound as a resolver
+// in front of them; all on loopback), and checks both what the script
+// reports and, independently, the servers: the resolver answers SRV
+// _rets._tcp with port 6103 through the secondaries, and each secondary,
+// having pulled the zone by AXFR, serves svcdns's serial and its port
+// names. Then `notify` changes the zone and every secondary must follow
+// within seconds by IXFR, which only svcdns's NOTIFY can make happen
+// (their refresh timer is an hour). `down` must leave no process and no
+// state directory.
 func TestLabScript(t *testing.T) {
 	t.Parallel()
-	for _, tool := range []string{"knotd", "unbound", "dig", "go"} {
+	for _, tool := range []string{"knotd", "nsd", "named", "unbound", "dig", "go"} {
 		testenv.Tool(t, tool)
 	}
 	dir := t.TempDir()
 	base := labPortBase(t)
 	env := append(os.Environ(), "LAB_DIR="+dir, "LAB_PORT_BASE="+strconv.Itoa(base), "LAB_TIMEOUT=60")
 	primary := net.JoinHostPort("127.0.0.1", strconv.Itoa(base))
-	secondary := net.JoinHostPort("127.0.0.1", strconv.Itoa(base+1))
 	resolver := net.JoinHostPort("127.0.0.1", strconv.Itoa(base+2))
+	secondary := func(offset int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(base+offset)) }
 
 	downDone := false
 	t.Cleanup(func() {
@@ -141,7 +153,7 @@ func TestLabScript(t *testing.T) {
 	})
 	logs := func() string {
 		var b strings.Builder
-		for _, name := range []string{"svcdns", "knotd", "unbound"} {
+		for _, name := range labDaemons {
 			log, _ := os.ReadFile(filepath.Join(dir, name+".log"))
 			fmt.Fprintf(&b, "--- %s.log\n%s", name, tail(string(log), 8<<10))
 		}
@@ -174,17 +186,22 @@ func TestLabScript(t *testing.T) {
 		} else if m[1] != strconv.Itoa(base+2) {
 			t.Errorf("check asked the resolver on port %s, want %d", m[1], base+2)
 		}
-		for _, role := range []string{"primary", "secondary"} {
+		for _, role := range []string{"primary", "knot", "nsd", "bind"} {
 			if !regexp.MustCompile(`(?m)^ok +` + role + ` +127\.0\.0\.1:\d+ +SRV _rets\._tcp\.ports\.local\. -> 0 0 6103 `).MatchString(out) {
 				t.Errorf("check output has no ok SRV line for the %s:\n%s", role, out)
 			}
 		}
-		m := regexp.MustCompile(`(?m)^ok +serial +primary (\d+) = secondary (\d+)$`).FindStringSubmatch(out)
-		if m == nil || m[1] != m[2] {
-			t.Fatalf("check output shows no equal serials at primary and secondary:\n%s", out)
+		m := regexp.MustCompile(`(?m)^ok +serial +primary (\d+) = knot (\d+) = nsd (\d+) = bind (\d+)$`).FindStringSubmatch(out)
+		if m == nil || m[1] != m[2] || m[1] != m[3] || m[1] != m[4] {
+			t.Fatalf("check output shows no equal serials at the primary and the secondaries:\n%s", out)
 		}
-		if !regexp.MustCompile(`(?m)^ok +zone +primary and secondary hold the same \d+ records \(AXFR\)$`).MatchString(out) {
-			t.Errorf("check output has no ok zone comparison:\n%s", out)
+		for _, sec := range labSecondaries {
+			if !regexp.MustCompile(`(?m)^ok +zone +` + sec.name + ` holds the primary's \d+ records \(AXFR\)$`).MatchString(out) {
+				t.Errorf("check output has no ok zone comparison for %s:\n%s", sec.name, out)
+			}
+		}
+		if !regexp.MustCompile(`(?m)^ok +port name +_6081\._udp\.ports\.local\. TXT alike at the primary, knot, nsd, bind and the resolver$`).MatchString(out) {
+			t.Errorf("check output has no ok port name line:\n%s", out)
 		}
 		if !regexp.MustCompile(`(?m)^check: all \d+ passed$`).MatchString(out) {
 			t.Errorf("check output does not end with all passed:\n%s", out)
@@ -206,8 +223,22 @@ func TestLabScript(t *testing.T) {
 		if s, ok := r.Answer[0].(*dns.SRV); !ok || s.Port != 6103 {
 			t.Errorf("resolver: answer %v, want SRV port 6103", r.Answer[0])
 		}
-		if p, s := labSerial(t, primary), labSerial(t, secondary); p != s || p != reported {
-			t.Errorf("serials: primary %d, secondary %d, check reported %d; want all equal", p, s, reported)
+		p := labSerial(t, primary)
+		if p != reported {
+			t.Errorf("serials: primary %d, check reported %d", p, reported)
+		}
+		want := query(t, "udp", primary, "_6081._udp."+origin, dns.TypeTXT)
+		for _, sec := range labSecondaries {
+			addr := secondary(sec.offset)
+			if s := labSerial(t, addr); s != p {
+				t.Errorf("%s serves serial %d, the primary %d", sec.name, s, p)
+			}
+			// A port name, answered by the secondary from the zone it
+			// was transferred.
+			got := query(t, "udp", addr, "_6081._udp."+origin, dns.TypeTXT)
+			if got.Rcode != dns.RcodeSuccess || !slices.Equal(opsRRTexts(got.Answer), opsRRTexts(want.Answer)) {
+				t.Errorf("%s: _6081._udp TXT %v, primary %v", sec.name, got.Answer, want.Answer)
+			}
 		}
 	})
 
@@ -218,12 +249,17 @@ func TestLabScript(t *testing.T) {
 			t.Fatalf("lab.sh notify: %v\n%s\n%s", err, out, logs())
 		}
 		t.Logf("lab.sh notify:\n%s", out)
-		if !regexp.MustCompile(`(?m)^ok +notify +primary \d+ -> \d+; secondary followed`).MatchString(out) {
-			t.Errorf("notify output has no ok line:\n%s", out)
+		if !regexp.MustCompile(`(?m)^ok +notify +primary \d+ -> \d+; knot, nsd and bind followed in \d+s by knot:IXFR nsd:IXFR bind:IXFR `).MatchString(out) {
+			t.Errorf("notify output has no ok line with an IXFR to each secondary:\n%s", out)
 		}
-		p, s := labSerial(t, primary), labSerial(t, secondary)
-		if p <= before || s != p {
-			t.Errorf("after notify: primary %d (was %d), secondary %d; want a new serial at both", p, before, s)
+		p := labSerial(t, primary)
+		if p <= before {
+			t.Errorf("after notify: primary %d (was %d); want a new serial", p, before)
+		}
+		for _, sec := range labSecondaries {
+			if s := labSerial(t, secondary(sec.offset)); s != p {
+				t.Errorf("after notify: %s at serial %d, primary %d", sec.name, s, p)
+			}
 		}
 		if reported := checkReport(t); reported != p {
 			t.Errorf("check after notify reports serial %d, want %d", reported, p)
@@ -272,6 +308,8 @@ const (
 	labSvcdnsIP  = "172.28.0.10"
 	labKnotIP    = "172.28.0.11"
 	labUnboundIP = "172.28.0.12"
+	labNSDIP     = "172.28.0.13"
+	labBINDIP    = "172.28.0.14"
 )
 
 // composeConfig is what this test reads of the model compose-spec prints.
@@ -307,11 +345,12 @@ type composeConfig struct {
 // compose-spec (the validator of compose-go, the Compose Specification's
 // reference library, which docker compose itself loads files with;
 // ./scripts/test installs it) validates it against the specification, and
-// the resolved model has the four
+// the resolved model has the six
 // services of the lab on fixed addresses of one subnet, svcdns built from
-// the repository's Dockerfile with lab/svcdns.yaml mounted read-only, and
-// that Dockerfile's final stage runs as a non-root user. No traffic goes
-// to any lab address.
+// the repository's Dockerfile with lab/svcdns.yaml mounted read-only and a
+// volume for its state directory (the IXFR journal), and that
+// Dockerfile's final stage runs as a non-root user. No traffic goes to any
+// lab address.
 func TestComposeFileValid(t *testing.T) {
 	t.Parallel()
 	dc := testenv.Tool(t, "compose-spec")
@@ -343,7 +382,7 @@ func TestComposeFileValid(t *testing.T) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	if want := []string{"client", "resolver", "secondary", "svcdns"}; !slices.Equal(names, want) {
+	if want := []string{"bind", "client", "knot", "nsd", "resolver", "svcdns"}; !slices.Equal(names, want) {
 		t.Errorf("services %v, want %v", names, want)
 	}
 
@@ -356,7 +395,7 @@ func TestComposeFileValid(t *testing.T) {
 			t.Errorf("network %s: ipam %+v, want subnet %s", name, n.IPAM.Config, labSubnet)
 		}
 	}
-	wantIP := map[string]string{"svcdns": labSvcdnsIP, "secondary": labKnotIP, "resolver": labUnboundIP}
+	wantIP := map[string]string{"svcdns": labSvcdnsIP, "knot": labKnotIP, "resolver": labUnboundIP, "nsd": labNSDIP, "bind": labBINDIP}
 	for name, s := range c.Services {
 		if len(s.Networks) != 1 {
 			t.Errorf("service %s: networks %v, want the lab network", name, s.Networks)
@@ -383,6 +422,13 @@ func TestComposeFileValid(t *testing.T) {
 	}
 	if !mounted {
 		t.Errorf("svcdns volumes %+v, want lab/svcdns.yaml on /etc/svcdns/svcdns.yaml read-only", svc.Volumes)
+	}
+	state := false
+	for _, v := range svc.Volumes {
+		state = state || v.Target == "/var/lib/svcdns" && !v.ReadOnly
+	}
+	if !state {
+		t.Errorf("svcdns volumes %+v, want a writable volume on /var/lib/svcdns, its state directory (lab/svcdns.yaml)", svc.Volumes)
 	}
 	if u := svc.User; u != "" {
 		t.Errorf("svcdns overrides the image's user with %q", u)
@@ -452,10 +498,11 @@ func dockerfileFinalStage(t *testing.T, path string) (user string, expose []stri
 }
 
 // TestComposeLabConfigs checks the configs in lab/ with the tools that
-// will read them (svcdns itself, unbound-checkconf, knotc) and checks that
-// they name each other by the addresses of docker-compose.yml: Knot pulls
-// from and accepts NOTIFY from svcdns, Unbound stubs ports.local to it,
-// svcdns allows the secondary to transfer and notifies it.
+// will read them (svcdns itself, unbound-checkconf, knotc, nsd-checkconf,
+// named-checkconf) and checks that they name each other by the addresses
+// of docker-compose.yml: Knot, NSD and BIND pull from and accept NOTIFY
+// from svcdns, Unbound stubs ports.local to the three of them, svcdns
+// allows them to transfer and notifies them.
 func TestComposeLabConfigs(t *testing.T) {
 	t.Parallel()
 	root := testenv.RepoRoot()
@@ -475,7 +522,8 @@ func TestComposeLabConfigs(t *testing.T) {
 			t.Errorf("svcdns lookup ns1 A: want %s, the secondary, as the zone's name server\n%s", labKnotIP, out)
 		}
 		text := read("svcdns.yaml")
-		for _, want := range []string{`listen: [":1053"]`, `notify: ["` + labKnotIP + `:53"]`, `allow_networks: [` + labSubnet + `]`} {
+		for _, want := range []string{`listen: [":1053"]`, `notify: ["` + labKnotIP + `:53", "` + labNSDIP + `:53", "` + labBINDIP + `:53"]`,
+			`allow_networks: [` + labSubnet + `]`, "state_dir: /var/lib/svcdns"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("lab/svcdns.yaml lacks %q", want)
 			}
@@ -498,11 +546,43 @@ func TestComposeLabConfigs(t *testing.T) {
 		}
 	})
 
+	t.Run("nsd", func(t *testing.T) {
+		runTool(t, testenv.Tool(t, "nsd-checkconf"), filepath.Join(root, "lab", "nsd.conf"))
+		text := read("nsd.conf")
+		for _, want := range []string{
+			"request-xfr: " + labSvcdnsIP + "@1053 NOKEY",
+			"allow-notify: " + labSvcdnsIP + " NOKEY",
+			"ip-address: 0.0.0.0",
+			"port: 53",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("lab/nsd.conf lacks %q", want)
+			}
+		}
+	})
+
+	t.Run("bind", func(t *testing.T) {
+		runTool(t, testenv.Tool(t, "named-checkconf"), filepath.Join(root, "lab", "named.conf"))
+		text := read("named.conf")
+		for _, want := range []string{
+			"primaries { " + labSvcdnsIP + " port 1053; };",
+			"allow-notify { " + labSvcdnsIP + "; };",
+			"type secondary;",
+			"listen-on port 53 { any; };",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("lab/named.conf lacks %q", want)
+			}
+		}
+	})
+
 	t.Run("unbound", func(t *testing.T) {
 		check := testenv.Tool(t, "unbound-checkconf")
 		text := read("unbound.conf")
 		for _, want := range []string{
-			`stub-addr: ` + labSvcdnsIP + `@1053`,
+			`stub-addr: ` + labKnotIP + `@53`,
+			`stub-addr: ` + labNSDIP + `@53`,
+			`stub-addr: ` + labBINDIP + `@53`,
 			`local-zone: "local." nodefault`,
 			`domain-insecure: "ports.local"`,
 			`access-control: ` + labSubnet + ` allow`,
@@ -510,6 +590,9 @@ func TestComposeLabConfigs(t *testing.T) {
 			if !strings.Contains(text, want) {
 				t.Errorf("lab/unbound.conf lacks %q", want)
 			}
+		}
+		if strings.Contains(text, labSvcdnsIP) {
+			t.Error("lab/unbound.conf names svcdns, a hidden primary: the resolver must ask the secondaries")
 		}
 		// The image's user and root data are the image's: checked here
 		// without them when this machine lacks them.
@@ -590,6 +673,7 @@ func TestSystemdUnit(t *testing.T) {
 		"LockPersonality":         "yes",
 		"MemoryDenyWriteExecute":  "yes",
 		"CacheDirectory":          "svcdns",
+		"StateDirectory":          "svcdns",
 		"Environment":             "XDG_CACHE_HOME=%C",
 	}
 	for k, v := range want {
@@ -604,7 +688,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("[Service] User=%v, want the dynamic user's name or none", u)
 	}
 	if v, ok := svc["ReadWritePaths"]; ok {
-		t.Errorf("[Service] ReadWritePaths=%v: CacheDirectory is the only writable place", v)
+		t.Errorf("[Service] ReadWritePaths=%v: CacheDirectory and StateDirectory are the only writable places", v)
 	}
 	if w := unit["Install"]["WantedBy"]; !slices.Equal(w, []string{"multi-user.target"}) {
 		t.Errorf("[Install] WantedBy=%v, want multi-user.target", w)

@@ -7,14 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +19,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/svcdns/svcdns/internal/testenv"
 )
 
 // opsWriteFile writes data to path or fails the test.
@@ -261,82 +256,6 @@ func opsSOASerial(addr string) (uint32, error) {
 		return 0, fmt.Errorf("SOA: answer %v", r.Answer[0])
 	}
 	return soa.Serial, nil
-}
-
-// knotSecondaryConf makes Knot DNS a secondary of svcdns for ports.local:
-// it pulls the zone from the primary, takes NOTIFY from 127.0.0.1 and keeps
-// the zone in memory only (no zone file, no journal).
-const knotSecondaryConf = `server:
-    rundir: %[1]s
-    user: %[2]s
-    listen: 127.0.0.1@%[3]d
-    pidfile: %[1]s/knot.pid
-log:
-  - target: stderr
-    any: info
-database:
-    storage: %[1]s
-control:
-    listen: %[1]s/knot.sock
-remote:
-  - id: svcdns
-    address: 127.0.0.1@%[4]s
-acl:
-  - id: notify_from_svcdns
-    address: 127.0.0.1
-    action: notify
-zone:
-  - domain: ports.local
-    storage: %[1]s
-    file: ports.local.zone
-    master: svcdns
-    acl: notify_from_svcdns
-    zonefile-load: none
-    zonefile-sync: -1
-    journal-content: none
-`
-
-// knot is a running knotd.
-type knot struct {
-	Addr string
-	out  *syncBuffer
-}
-
-// startKnot runs knotd in the foreground on port as a secondary of the
-// svcdns at primary, and stops it at cleanup. It does not wait for the
-// zone: the caller polls for the serial it expects.
-func startKnot(t *testing.T, port int, primary string) *knot {
-	t.Helper()
-	bin := testenv.Tool(t, "knotd")
-	knotc := testenv.Tool(t, "knotc")
-	_, primaryPort, err := net.SplitHostPort(primary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "knot.conf")
-	opsWriteFile(t, conf, fmt.Appendf(nil, knotSecondaryConf, dir, u.Username, port, primaryPort))
-	runTool(t, knotc, "-c", conf, "conf-check")
-
-	cmd := exec.Command(bin, "-c", conf)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start knotd: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		stopProcess(t, "knotd", cmd, done)
-		if t.Failed() {
-			t.Logf("knotd log:\n%s", tail(out.String(), 32<<10))
-		}
-	})
-	return &knot{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), out: out}
 }
 
 // opsWaitSerial polls addr until it serves the SOA serial want, and returns

@@ -318,3 +318,85 @@ func xfrCheckFull(t *testing.T, res *xfrResult, exported []string) {
 		t.Errorf("transferred records differ from the exported zone: %d missing %.5q, %d extra %.5q", len(missing), missing, len(extra), extra)
 	}
 }
+
+// TestIXFRClients asks svcdns for IXFR with the clients of BIND (dig) and
+// Knot (kdig), over TCP and over UDP (RFC 1995 §2): after a change, a
+// client at the old serial gets the incremental form (the new SOA, the
+// old one, the deletions, the new one, the additions, the new one), a
+// client at the current serial the SOA alone; and a server whose journal
+// is off (transfer.journal.max_size 0) answers with the whole zone.
+func TestIXFRClients(t *testing.T) {
+	t.Parallel()
+	dig, kdig := testenv.Tool(t, "dig"), testenv.Tool(t, "kdig")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "svcdns.yaml")
+	offConf := filepath.Join(dir, "off.yaml")
+	opsWriteFile(t, conf, []byte("soa:\n  retry: 600\n"))
+	opsWriteFile(t, offConf, []byte("port_names: registered\ntransfer:\n  journal: {max_size: 0}\n"))
+	srv := startServer(t, "--config", conf)
+	off := startServer(t, "--config", offConf)
+	before, err := opsSOASerial(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opsReplaceByRename(t, conf, []byte("soa:\n  retry: 601\n"))
+	var after uint32
+	if !opsWaitFor(15*time.Second, 20*time.Millisecond, func() bool {
+		after, _ = opsSOASerial(srv.Addr)
+		return after > before
+	}) {
+		t.Fatalf("serial still %d after the config changed", before)
+	}
+	soaSerials := func(out string) []string {
+		var serials []string
+		for _, m := range regexp.MustCompile(`(?m)^ports\.local\.\s+\d+\s+IN\s+SOA\s+\S+\s+\S+\s+(\d+)\s`).FindAllStringSubmatch(out, -1) {
+			serials = append(serials, m[1])
+		}
+		return serials
+	}
+	b, a := strconv.Itoa(int(before)), strconv.Itoa(int(after))
+	for _, c := range []struct {
+		name string
+		tool string
+		addr string
+		args []string
+		want []string // the SOA serials of the reply, in order
+	}{
+		{"dig tcp", dig, srv.Addr, []string{"ixfr=" + b}, []string{a, b, a, a}},
+		{"dig udp", dig, srv.Addr, []string{"+notcp", "ixfr=" + b}, []string{a, b, a, a}},
+		{"kdig tcp", kdig, srv.Addr, []string{"IXFR=" + b}, []string{a, b, a, a}},
+		{"kdig udp", kdig, srv.Addr, []string{"+notcp", "IXFR=" + b}, []string{a, b, a, a}},
+		{"dig udp current", dig, srv.Addr, []string{"+notcp", "ixfr=" + a}, []string{a}},
+		{"kdig tcp current", kdig, srv.Addr, []string{"IXFR=" + a}, []string{a}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			host, port, _ := net.SplitHostPort(c.addr)
+			args := append([]string{"@" + host, "-p", port, "+timeout=10", "+retry=0"}, c.args...)
+			if c.tool == dig {
+				args = append([]string{"@" + host, "-p", port, "+time=10", "+tries=1", "+nocmd", "+nostats"}, c.args...)
+			}
+			out, _ := runTool(t, c.tool, append(args, "ports.local")...)
+			if got := soaSerials(out); !slices.Equal(got, c.want) {
+				t.Errorf("SOA serials %v, want %v\n%s", got, c.want, out)
+			}
+		})
+	}
+	t.Run("journal off", func(t *testing.T) {
+		host, port, _ := net.SplitHostPort(off.Addr)
+		s, err := opsSOASerial(off.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := runTool(t, dig, "@"+host, "-p", port, "+time=10", "+tries=1", "ixfr="+strconv.Itoa(int(s)-1), "ports.local")
+		m := regexp.MustCompile(`(?m)^;; XFR size: (\d+) records`).FindStringSubmatch(out)
+		if m == nil || len(soaSerials(out)) != 2 {
+			t.Fatalf("IXFR without a journal: want the whole zone (two SOAs)\n%s", tail(out, 2<<10))
+		}
+		if n, _ := strconv.Atoi(m[1]); n < 500 {
+			t.Errorf("IXFR without a journal: %d records, want the whole zone", n)
+		}
+		if opsCountLog(&server{stderr: off.stderr}, "journal off") != 1 {
+			t.Error("svcdns did not log that the journal is off")
+		}
+	})
+}

@@ -78,6 +78,14 @@ func (s *Server) guardedAnswer(shard byte, in []byte, client netip.Addr, tcp boo
 		// RFC 7873 §5.2.3, policy 2: no answer without a valid
 		// server cookie, but the cookie to retry with.
 		resp = s.early(shard, in, out, dns.RcodeBadCookie, &ck.opt)
+	case !tcp && s.udpTransfer != nil && isIXFRRequest(in):
+		// RFC 1995 §2: IXFR over UDP, under the same cookies and rate
+		// limits as any reply (a TSIG-signed one gets no cookie: the
+		// option would come after the TSIG).
+		resp = s.answerIXFR(client, in, out)
+		if ck.aware() && len(resp) > 0 {
+			resp = addCookie(resp, &ck.opt, replyLimit(in, s.handler.udpSize))
+		}
 	default:
 		resp = s.answer(shard, in, tcp, out)
 		if ck.aware() && len(resp) > 0 {

@@ -53,6 +53,9 @@ type Server struct {
 	rrl      *rrl
 	wg       sync.WaitGroup
 
+	// udpTransfer answers IXFR over UDP (RFC 1995 §2).
+	udpTransfer UDPTransferFunc
+
 	transports [numTransports]transportStats
 	tcp        *stream // the TCP transport; TLS has its own (tls.go)
 	xfr        XoTPolicy
@@ -100,6 +103,11 @@ func (s *Server) SetQueryLog(on bool) { s.queryLog = on }
 // SetTransfer installs the zone transfer handler; without one, AXFR and
 // IXFR are answered REFUSED like any other query the zone refuses.
 func (s *Server) SetTransfer(f TransferFunc) { s.transfer = f }
+
+// SetUDPTransfer installs the handler of IXFR over UDP (RFC 1995 §2);
+// without one such a request is REFUSED like any other query the zone
+// refuses. Call it before Listen.
+func (s *Server) SetUDPTransfer(f UDPTransferFunc) { s.udpTransfer = f }
 
 // udpBuffer is the socket buffer asked for each UDP socket: bursts from a
 // resolver farm queue there instead of being dropped. Above

@@ -183,6 +183,30 @@ func (s *Server) logQuery(remote net.Addr, transport string, in, resp []byte) {
 	s.log.Info("query", "remote", remote.String(), "transport", transport, "question", q, "reply", statKinds[kindOf(resp)], "size", len(resp))
 }
 
+// answerIXFR runs the UDP transfer handler on an IXFR request, with the
+// same protection as answer.
+func (s *Server) answerIXFR(src netip.Addr, in, out []byte) (resp []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic answering an IXFR; dropped", "panic", r, "stack", string(debug.Stack()))
+			resp = nil
+		}
+	}()
+	return s.udpTransfer(src.Unmap(), in, out)
+}
+
+// isIXFRRequest reports whether a datagram is a query for IXFR: one
+// question and, as RFC 1995 §3 has it, one record (the client's SOA) in
+// the authority section. Plain queries have none there, so they cost two
+// byte comparisons.
+func isIXFRRequest(b []byte) bool {
+	if len(b) < 12 || b[8] != 0 || b[9] != 1 || b[2]&0x80 != 0 {
+		return false
+	}
+	q, ok := parseTransferQuestion(b)
+	return ok && q == dns.TypeIXFR
+}
+
 // answer runs the handler, counting into the worker's stats shard, and
 // turns a panic into a dropped query, so that no packet can take the
 // server down.

@@ -79,7 +79,17 @@ func (s *Snapshot) AppendAnswer(msg []byte, q Question) ([]byte, Reply) {
 		return fit(out, r, len(msg), q.Room)
 	}
 	if port, proto, ok := portName(rel); ok {
-		out, r := s.appendPort(msg, q, port, proto)
+		if s.hasPortName(port, proto) {
+			out, r := s.appendPort(msg, q, port, proto)
+			return fit(out, r, len(msg), q.Room)
+		}
+		// A port the zone has no name for (PortNamesRegistered): it does
+		// not exist, and is no invalid service name either (no EDE).
+		o := NameError
+		if n != nil {
+			o = NoData
+		}
+		out, r := s.appendNegative(msg, q.Name, o)
 		return fit(out, r, len(msg), q.Room)
 	}
 	if n != nil {

@@ -101,6 +101,17 @@ var ErrBuild = errors.New("zone: build")
 // otherwise strictly increases past prev's (RFC 1982 arithmetic is not
 // needed while serials are dates).
 func Build(reg *registry.Registry, opts Options, prev *Snapshot) (*Snapshot, error) {
+	var v Version
+	if prev != nil {
+		v = prev.Version()
+	}
+	return BuildAfter(reg, opts, v)
+}
+
+// BuildAfter is Build with the previous version known only by its serial
+// and content digest, as the transfer journal remembers it across a
+// restart. The zero Version means there was none.
+func BuildAfter(reg *registry.Registry, opts Options, prev Version) (*Snapshot, error) {
 	origin, err := canonical(opts.Origin)
 	if err != nil {
 		return nil, fmt.Errorf("%w: origin: %v", ErrBuild, err)
@@ -572,11 +583,12 @@ func (s *Snapshot) findENTs() {
 		}
 	}
 	// Protocol labels exist even for a protocol with no service, so that
-	// port lookups under them are never below an NXDOMAIN (RFC 8020).
+	// port lookups under them are never below an NXDOMAIN (RFC 8020);
+	// with registered port names only, where some port is registered.
 	for _, p := range registry.Protocols {
 		pl := protoLabel(p)
 		name := string(append([]byte{byte(len(pl))}, pl...)) + s.originWire
-		if s.b.nodes[name] == nil {
+		if s.b.nodes[name] == nil && (s.opts.PortNames == PortNamesAll || s.ports.anyRegistered(p)) {
 			s.b.nodes[name] = &bnode{owner: name, key: name, ent: true}
 			s.b.order = append(s.b.order, s.b.nodes[name])
 		}
@@ -586,15 +598,15 @@ func (s *Snapshot) findENTs() {
 // setSerial derives the SOA serial from the registry's date (YYYYMMDDnn),
 // keeps the previous one when the content did not change, and otherwise
 // moves strictly past it. The SOA record is then complete.
-func (s *Snapshot) setSerial(reg *registry.Registry, prev *Snapshot) {
+func (s *Snapshot) setSerial(reg *registry.Registry, prev Version) {
 	s.digest = s.contentDigest()
 	serial := dateSerial(reg)
-	if prev != nil {
+	if prev != (Version{}) {
 		switch {
-		case prev.digest == s.digest:
-			serial = prev.serial
-		case serial <= prev.serial:
-			serial = prev.serial + 1
+		case prev.Digest == s.digest:
+			serial = prev.Serial
+		case serial <= prev.Serial:
+			serial = prev.Serial + 1
 		}
 	}
 	s.serial = serial
@@ -650,7 +662,8 @@ func (s *Snapshot) contentDigest() [sha256.Size]byte {
 		field(s.opts.Signer.Fingerprint())
 	}
 	// Port names are synthesized per query from the port table, so its
-	// rows count as content too.
+	// rows, and which of the ports have names, count as content too.
+	num(uint32(s.opts.PortNames))
 	for _, r := range s.ports.rows {
 		num(uint32(r.ports.Lo)<<16 | uint32(r.ports.Hi))
 		num(uint32(r.proto)<<8 | uint32(r.status))

@@ -3,6 +3,9 @@ package zone
 import (
 	"fmt"
 	"io"
+	"iter"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -57,7 +60,7 @@ func (s *Snapshot) RRsets(name string) (sets [][]dns.RR, exists bool) {
 	if n != nil && n.flags()&nodeENT == 0 {
 		return groupSets(s.RRs(name)), true
 	}
-	if _, _, ok := portName(rel); ok {
+	if port, proto, ok := portName(rel); ok && s.hasPortName(port, proto) {
 		// Port names are written per query (ports.go): their RRsets are
 		// what a question for each type gets.
 		for _, t := range []uint16{dns.TypePTR, dns.TypeTXT} {
@@ -98,21 +101,71 @@ func (s *Snapshot) Types(name string) (types []uint16, exists bool) {
 // NSEC3 chain the signer's policy asks for, SOA first: what `zone export`
 // writes and AXFR sends when the zone is signed, since secondaries cannot
 // sign online. It is made on first use (seconds for the full registry)
-// and kept with the snapshot. Port names are not in it, as they are not
-// in the unsigned zone.
-func (s *Snapshot) SignedZone() ([]dns.RR, error) {
+// and kept with the snapshot. It is made of what All yields, port names
+// included, as the unsigned zone for secondaries is.
+func (s *Snapshot) SignedZone() ([]dns.RR, error) { return s.signedAfter(nil) }
+
+// signedAfter is SignedZone made, when it is made now, with the
+// signatures of prev's signed zone where they still hold
+// (dnssec.Signer.SignZoneAfter): the zone being replaced, so that the
+// journal's delta between the two carries only the signatures of what
+// changed. prev's signed zone is made too if need be.
+func (s *Snapshot) signedAfter(prev *Snapshot) ([]dns.RR, error) {
 	sg := s.opts.Signer
 	if sg == nil {
 		return nil, fmt.Errorf("zone %s is not signed", s.origin)
 	}
 	s.signed.once.Do(func() {
 		var all []dns.RR
-		for _, name := range s.Names() {
-			all = append(all, s.RRs(name)...)
+		for _, rrs := range s.All() {
+			all = append(all, rrs...)
 		}
-		s.signed.rrs, s.signed.err = sg.SignZone(all)
+		var before []dns.RR
+		if prev != nil && prev != s && prev.opts.Signer != nil && prev.origin == s.origin {
+			before, _ = prev.SignedZone()
+		}
+		s.signed.rrs, s.signed.err = sg.SignZoneAfter(all, before)
 	})
 	return s.signed.rrs, s.signed.err
+}
+
+// secondaryZone is what a secondary receives, name by name in canonical
+// order: All, or the signed zone when the zone is signed.
+func (s *Snapshot) secondaryZone(prev *Snapshot) (iter.Seq2[string, []dns.RR], error) {
+	if s.opts.Signer == nil {
+		return s.All(), nil
+	}
+	rrs, err := s.signedAfter(prev)
+	if err != nil {
+		return nil, err
+	}
+	// The signed zone is in canonical order with its SOA first: the
+	// apex's records come in two runs, which are joined here.
+	type run struct {
+		name string
+		rrs  []dns.RR
+	}
+	var runs []run
+	for i := 0; i < len(rrs); {
+		j := i + 1
+		for j < len(rrs) && strings.EqualFold(rrs[j].Header().Name, rrs[i].Header().Name) {
+			j++
+		}
+		runs = append(runs, run{rrs[i].Header().Name, rrs[i:j:j]})
+		i = j
+	}
+	slices.SortStableFunc(runs, func(a, b run) int { return CompareNames(a.name, b.name) })
+	return func(yield func(string, []dns.RR) bool) {
+		for i := 0; i < len(runs); {
+			name, set := runs[i].name, runs[i].rrs
+			for i++; i < len(runs) && CompareNames(runs[i].name, name) == 0; i++ {
+				set = append(slices.Clip(set), runs[i].rrs...)
+			}
+			if !yield(name, set) {
+				return
+			}
+		}
+	}, nil
 }
 
 // WriteSignedMasterFile writes the signed zone (SignedZone) as an RFC 1035

@@ -37,8 +37,14 @@ func genKey(t *testing.T, sep bool) *dnssec.Key {
 
 func buildSigned(t *testing.T, s *dnssec.Signer, prev *zone.Snapshot) *zone.Snapshot {
 	t.Helper()
+	return buildSignedPorts(t, s, prev, zone.PortNamesAll)
+}
+
+// buildSignedPorts is buildSigned with the port names of mode.
+func buildSignedPorts(t *testing.T, s *dnssec.Signer, prev *zone.Snapshot, mode zone.PortNames) *zone.Snapshot {
+	t.Helper()
 	opts := zone.DefaultOptions(zonetest.Origin)
-	opts.Signer = s
+	opts.Signer, opts.PortNames = s, mode
 	snap, err := zone.Build(zonetest.ExcerptRegistry(t), opts, prev)
 	if err != nil {
 		t.Fatal(err)
@@ -114,21 +120,33 @@ func TestTypesAt(t *testing.T) {
 		{"_nosuch._tcp.ports.local.", nil, false},
 		{"example.com.", nil, false},
 	}
-	for _, tc := range cases {
-		got, exists := snap.Types(tc.name)
+	check := func(snap *zone.Snapshot, name string, types []uint16, exists bool) {
+		got, ok := snap.Types(name)
 		slices.Sort(got)
-		want := slices.Clone(tc.types)
+		want := slices.Clone(types)
 		slices.Sort(want)
-		if exists != tc.exists || !slices.Equal(got, want) {
-			t.Errorf("%s: %v %v, want %v %v", tc.name, got, exists, want, tc.exists)
+		if ok != exists || !slices.Equal(got, want) {
+			t.Errorf("%s: %v %v, want %v %v", name, got, ok, want, exists)
 		}
 	}
+	for _, tc := range cases {
+		check(snap, tc.name, tc.types, tc.exists)
+	}
+	// With the registered port names only, an unregistered port does not
+	// exist: its NSEC must not say it does.
+	reg := buildSignedPorts(t, signer(t, keyTime, genKey(t, true)), nil, zone.PortNamesRegistered)
+	check(reg, "_6081._udp.ports.local.", []uint16{dns.TypePTR, dns.TypeTXT}, true)
+	check(reg, "_65000._sctp.ports.local.", nil, false)
 }
 
 // TestSignedMasterFile: the signed export starts with the SOA, holds the
 // NSEC chain and RRSIGs, and reads back as the records SignedZone makes.
+//
+// The zone has the registered port names, as svcdns signs by default:
+// signing all 262,144 takes tens of seconds (BenchmarkSignedZone); both
+// are made of All alike.
 func TestSignedMasterFile(t *testing.T) {
-	snap := buildSigned(t, signer(t, keyTime, genKey(t, true), genKey(t, false)), nil)
+	snap := buildSignedPorts(t, signer(t, keyTime, genKey(t, true), genKey(t, false)), nil, zone.PortNamesRegistered)
 	var b bytes.Buffer
 	if err := snap.WriteSignedMasterFile(&b); err != nil {
 		t.Fatal(err)
@@ -155,6 +173,16 @@ func TestSignedMasterFile(t *testing.T) {
 	}
 	if got[0].Header().Rrtype != dns.TypeSOA {
 		t.Errorf("first record %v", got[0])
+	}
+	// Port names are signed for the secondaries like every name.
+	signedPorts := map[string]bool{}
+	for _, rr := range got {
+		if sig, ok := rr.(*dns.RRSIG); ok && strings.EqualFold(sig.Hdr.Name, "_6081._udp.ports.local.") {
+			signedPorts[dns.TypeToString[sig.TypeCovered]] = true
+		}
+	}
+	if !signedPorts["PTR"] || !signedPorts["TXT"] || !signedPorts["NSEC"] {
+		t.Errorf("_6081._udp: RRSIGs over %v, want PTR, TXT and NSEC", signedPorts)
 	}
 	unsigned := zonetest.Excerpt(t)
 	if _, err := unsigned.SignedZone(); err == nil {

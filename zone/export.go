@@ -10,15 +10,16 @@ import (
 )
 
 // WriteMasterFile writes the zone as an RFC 1035 master file: $ORIGIN, the
-// SOA first, then every owner name in canonical order (RFC 4034 §6.1).
-// Port names are synthesized per query and are not written.
+// SOA first, then every owner name in canonical order (RFC 4034 §6.1),
+// port names included (All), so that a server loading it answers as this
+// zone does.
 func (s *Snapshot) WriteMasterFile(w io.Writer) error {
-	if _, err := fmt.Fprintf(w, "; svcdns zone %s serial %d, %d records\n$ORIGIN %s\n%s\n",
-		s.origin, s.serial, s.count, s.origin, s.soa.String()); err != nil {
+	if _, err := fmt.Fprintf(w, "; svcdns zone %s serial %d, %d records and the %s port names\n$ORIGIN %s\n%s\n",
+		s.origin, s.serial, s.count, s.opts.PortNames, s.origin, s.soa.String()); err != nil {
 		return err
 	}
-	for _, name := range s.Names() {
-		for _, rr := range s.RRs(name) {
+	for _, rrs := range s.All() {
+		for _, rr := range rrs {
 			if rr.Header().Rrtype == dns.TypeSOA {
 				continue
 			}

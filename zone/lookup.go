@@ -2,7 +2,6 @@ package zone
 
 import (
 	"encoding/binary"
-	"sort"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -120,15 +119,13 @@ func (s *Snapshot) display(n nameRec) string {
 }
 
 // Names returns every owner name holding records, lower case, sorted
-// canonically (RFC 4034 §6.1), for export and transfer.
+// canonically (RFC 4034 §6.1), port names aside (All has them).
 func (s *Snapshot) Names() []string {
-	out := make([]string, 0, s.nameCount)
-	s.eachName(func(_ int, n nameRec) {
-		if n.flags()&nodeENT == 0 {
-			out = append(out, strings.ToLower(s.display(n)))
-		}
-	})
-	sort.Slice(out, func(i, j int) bool { return canonicalLess(out[i], out[j]) })
+	offs := s.sortedNames()
+	out := make([]string, len(offs))
+	for i, off := range offs {
+		out[i] = strings.ToLower(s.display(nameRec(s.names[off:])))
+	}
 	return out
 }
 
@@ -148,31 +145,5 @@ func (s *Snapshot) RRs(name string) []dns.RR {
 	if n == nil {
 		return nil
 	}
-	display := s.display(n)
-	var out []dns.RR
-	for i := range n.count() {
-		a := n.answer(i)
-		if a.flags&answerOwn == 0 {
-			continue
-		}
-		msg, r := s.appendBlob(s.question(w, a.qtype), a, 0)
-		m := unpackSections(msg, r.Answer, r.Authority, r.Additional)
-		for _, rr := range m.Answer {
-			rr.Header().Name = display
-			out = append(out, rr)
-		}
-	}
-	return out
-}
-
-// canonicalLess orders names by their labels from the right (RFC 4034 §6.1).
-func canonicalLess(a, b string) bool {
-	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
-	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		x, y := unescapeLabel(la[i]), unescapeLabel(lb[j])
-		if x != y {
-			return x < y
-		}
-	}
-	return len(la) < len(lb)
+	return s.records(n)
 }

@@ -26,6 +26,32 @@ type Options struct {
 	// serial as a change of records does (secondaries then transfer the
 	// re-signed zone).
 	Signer *dnssec.Signer
+	// PortNames says which _PORT._PROTO names the zone has. They are part
+	// of what secondaries receive (All, WriteMasterFile) either way, so
+	// that every server of the zone answers them alike.
+	PortNames PortNames
+}
+
+// PortNames selects the _PORT._PROTO.ORIGIN names of a zone.
+type PortNames uint8
+
+const (
+	// PortNamesAll: every port 0-65535 of every protocol, 262,144 names;
+	// an unregistered port answers with status=unassigned or dynamic.
+	PortNamesAll PortNames = iota
+	// PortNamesRegistered: only ports that a registry row assigns or
+	// reserves; any other port name does not exist (NXDOMAIN).
+	PortNamesRegistered
+)
+
+func (p PortNames) String() string {
+	switch p {
+	case PortNamesAll:
+		return "all"
+	case PortNamesRegistered:
+		return "registered"
+	}
+	return "portnames?"
 }
 
 // TTLs are the TTLs of each kind of record.

@@ -92,3 +92,38 @@ func (t *portTable) lookup(port uint16, proto registry.Protocol) []int32 {
 	}
 	return t.index[proto].Lookup(port)
 }
+
+// registered reports whether a row assigns port on proto to a name or
+// reserves it: the ports PortNamesRegistered keeps.
+func (t *portTable) registered(port uint16, proto registry.Protocol) bool {
+	for _, i := range t.lookup(port, proto) {
+		if r := &t.rows[i]; r.name != "" || r.status == registry.Reserved {
+			return true
+		}
+	}
+	return false
+}
+
+// anyRegistered reports whether some port of proto is registered.
+func (t *portTable) anyRegistered(proto registry.Protocol) bool {
+	for i := range t.rows {
+		r := &t.rows[i]
+		if (r.proto == proto || r.proto == registry.ProtoNone) && (r.name != "" || r.status == registry.Reserved) {
+			return true
+		}
+	}
+	return false
+}
+
+// equal compares two rows by content, whether the zone serves the
+// service it names included.
+func (r *portRow) equal(o *portRow) bool {
+	if r.ports != o.ports || r.proto != o.proto || r.status != o.status || r.name != o.name || r.unauth != o.unauth ||
+		r.label != o.label || r.served != o.served {
+		return false
+	}
+	if r.facts == nil || o.facts == nil {
+		return r.facts == o.facts
+	}
+	return *r.facts == *o.facts
+}

@@ -93,7 +93,7 @@ var helpFlag = regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z0-9-]+)`)
 // TestHelpShowsOwnFlags: each command's help lists exactly the flags it
 // takes; commands that answer without a server do not offer the server's.
 func TestHelpShowsOwnFlags(t *testing.T) {
-	zoneFlags := []string{"config", "help", "origin", "origins", "registry"}
+	zoneFlags := []string{"config", "help", "origin", "origins", "port-names", "registry"}
 	serveFlags := append(slices.Clone(zoneFlags), "cpuprofile", "listen", "log-format", "log-level", "mdns-interfaces", "metrics-listen", "query-log")
 	for _, tc := range []struct {
 		cmd  []string

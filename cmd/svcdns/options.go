@@ -26,6 +26,9 @@ func zoneOptions(c config.Config, origin string) (zone.Options, error) {
 			Retry: c.SOA.Retry, Expire: c.SOA.Expire, Minimum: c.SOA.Minimum},
 		Services: map[registry.Key][]zone.Target{},
 	}
+	if c.PortNames == "registered" {
+		o.PortNames = zone.PortNamesRegistered
+	}
 	var err error
 	for i, ns := range c.NameServers {
 		h, e := host(mv(ns.Name), ns.Addresses)
@@ -105,9 +108,10 @@ func loadRegistry(path string) (*registry.Registry, error) {
 
 // buildZones loads the registry c names and builds one zone per origin,
 // the primary origin's first, each signed with the keys zs finds for it
-// when c enables DNSSEC. prev are the zones being replaced, matched by
-// origin, so that each serial moves on from its own.
-func buildZones(c config.Config, prev []*zone.Snapshot, zs *zoneSigning) ([]*zone.Snapshot, error) {
+// when c enables DNSSEC. prev holds, by origin, the version each zone
+// follows (the zone being replaced, or the one its journal ends at after
+// a restart), so that each serial moves on from its own.
+func buildZones(c config.Config, prev map[string]zone.Version, zs *zoneSigning) ([]*zone.Snapshot, error) {
 	reg, err := loadRegistry(registryPath(c))
 	if err != nil {
 		return nil, err
@@ -121,13 +125,22 @@ func buildZones(c config.Config, prev []*zone.Snapshot, zs *zoneSigning) ([]*zon
 		if opts.Signer, err = zs.signer(c, origin); err != nil {
 			return nil, err
 		}
-		snap, err := zone.Build(reg, opts, snapshotOf(prev, origin))
+		snap, err := zone.BuildAfter(reg, opts, prev[origin])
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, snap)
 	}
 	return out, nil
+}
+
+// versions returns the version of each zone, by origin.
+func versions(snaps []*zone.Snapshot) map[string]zone.Version {
+	out := make(map[string]zone.Version, len(snaps))
+	for _, s := range snaps {
+		out[s.Origin()] = s.Version()
+	}
+	return out
 }
 
 // snapshotOf returns the zone of origin among snaps, or nil.

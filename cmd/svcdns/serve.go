@@ -25,6 +25,7 @@ import (
 	"github.com/svcdns/svcdns/config"
 	"github.com/svcdns/svcdns/dnssec"
 	"github.com/svcdns/svcdns/internal/tlscert"
+	"github.com/svcdns/svcdns/journal"
 	"github.com/svcdns/svcdns/registry"
 	"github.com/svcdns/svcdns/resolver"
 	"github.com/svcdns/svcdns/zone"
@@ -110,6 +111,9 @@ type daemon struct {
 	// signer's next key event or signing epoch.
 	signing *zoneSigning
 	resign  *time.Timer
+	// jnls are the IXFR journals by origin (none: off); reloads
+	// append to them. The map is not changed once serving.
+	jnls map[string]*journal.Journal
 }
 
 func (d *daemon) run(ctx context.Context, cfg config.Config) error {
@@ -129,9 +133,21 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 	d.signing = &zoneSigning{env: d.env, cache: dnssec.NewCache(int(cfg.DNSSEC.SignatureCache)), log: d.log}
 	d.resign = time.NewTimer(time.Hour)
 	d.resign.Stop()
-	snaps, err := buildZones(cfg, nil, d.signing)
+	// The journals are read first: the serial each ends at seeds its
+	// zone's, so that serials keep increasing across a restart
+	// (zone.BuildAfter).
+	d.jnls = openJournals(cfg, d.env, d.log)
+	defer d.closeJournals()
+	last := lastOf(d.jnls)
+	snaps, err := buildZones(cfg, last, d.signing)
 	if err != nil {
 		return err
+	}
+	d.startJournals(snaps)
+	if cfg.DNSSEC.Enabled && cfg.PortNames == "all" {
+		d.log.Warn("dnssec with port_names: all: the signed zone for secondaries (transfers, export, the journal) " +
+			"signs every one of the 262,144 port names, about 30 s of CPU after start and at each re-signing epoch, " +
+			"and holds ~270 MiB more while it serves; port_names: registered is the default with DNSSEC (docs/transfers.md)")
 	}
 	if cfg.Workers > 0 {
 		runtime.GOMAXPROCS(int(cfg.Workers))
@@ -164,8 +180,10 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	d.h.SetTSIGKeys(keys)
+	policy.Journals = d.jnls
 	d.srv.SetTransfer(d.h.Transfer(policy))
 	d.srv.SetXoTPolicy(resolver.XoTPolicy{RequireClientCert: cfg.XoT.RequireClientCert, TLSOnly: cfg.XoT.TLSOnly})
+	d.srv.SetUDPTransfer(d.h.TransferUDP(policy))
 	if err := d.srv.Listen(cfg.Listen); err != nil {
 		return listenError(err, "--listen")
 	}
@@ -197,6 +215,17 @@ func (d *daemon) run(ctx context.Context, cfg config.Config) error {
 		"registry", registryName(cfg), "listen", strings.Join(addrs, ","), "metrics", cfg.MetricsListen,
 		"encrypted", encryptedAddrs(d.srv), "startup", time.Since(start).Round(time.Millisecond))
 	debug.FreeOSMemory()
+	// The registry changed while svcdns was down: the secondaries hear of
+	// it now rather than at their next refresh (RFC 1996).
+	var moved []*zone.Snapshot
+	for _, s := range snaps {
+		if v := last[s.Origin()]; v.Serial != 0 && v.Serial != s.Serial() {
+			moved = append(moved, s)
+		}
+	}
+	if len(moved) > 0 && len(cfg.Transfer.Notify) > 0 {
+		d.sendNotify(moved)
+	}
 
 	go d.refresh(ctx)
 	hup := make(chan os.Signal, 1)
@@ -290,10 +319,14 @@ func (d *daemon) reload(reason string) {
 	old := d.h.Zones()
 	if err == nil {
 		var snaps []*zone.Snapshot
-		if snaps, err = buildZones(cfg, old, d.signing); err == nil {
+		if snaps, err = buildZones(cfg, versions(old), d.signing); err == nil {
 			err = d.setCookies(cfg)
 		}
 		if err == nil {
+			// Each delta is on disk before the zone it leads to is
+			// served, so a secondary never sees a serial the journal
+			// cannot join after a crash.
+			d.recordDeltas(old, snaps)
 			err = d.h.SwapZones(snaps)
 		}
 		if err == nil {
@@ -521,7 +554,7 @@ func snapshotFor(cmd *cobra.Command, env []string) ([]*zone.Snapshot, config.Con
 		return nil, cfg, err
 	}
 	zs := &zoneSigning{env: env, log: newLogger(cfg, cmd.ErrOrStderr())}
-	snaps, err := buildZones(cfg, nil, zs)
+	snaps, err := buildZones(cfg, lastVersions(cfg, env), zs)
 	if err != nil {
 		return nil, cfg, err
 	}

@@ -20,10 +20,10 @@ func newZoneCmd(env []string) *cobra.Command {
 	export := &cobra.Command{
 		Use:   "export",
 		Short: "Write the zone as an RFC 1035 master file",
-		Long: "export writes every stored record of the zone (apex, SRV, TXT, CNAME, DNS-SD PTRs and\n" +
-			"browse domains) as a master file that BIND, Knot and NSD load. The port names\n" +
-			"(_6081._udp) are computed per query and are not exported. With dnssec.enabled the zone\n" +
-			"is written fully signed (RRSIGs, and the NSEC or NSEC3 chain of dnssec.denial), as\n" +
+		Long: "export writes every record of the zone (apex, SRV, TXT, CNAME, DNS-SD PTRs and browse\n" +
+			"domains, and the port names _6081._udp that port_names selects) as a master file that\n" +
+			"BIND, Knot and NSD load: the zone a secondary receives by AXFR. With dnssec.enabled the\n" +
+			"zone is written fully signed (RRSIGs, and the NSEC or NSEC3 chain of dnssec.denial), as\n" +
 			"secondaries need it; --unsigned writes it without signatures.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
