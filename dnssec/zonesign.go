@@ -210,7 +210,10 @@ func (s *Signer) signSets(sets []*zoneSet) error {
 				set := sets[i]
 				c, err := canonicalize(set.rrs)
 				if err == nil {
-					set.sigs, err = s.signCanonical(c, set.owner, t)
+					var sigs Sigs
+					if sigs, err = s.signCanonical(c, t); err == nil {
+						set.sigs, err = sigRRs(sigs, set.owner, c.class, c.ttl)
+					}
 				}
 				if err != nil {
 					errs[w] = err
