@@ -110,20 +110,26 @@ type nameIndex struct {
 // find returns the record of the name whose labels above the origin are
 // rel (wire form, lower case), or nil.
 func (s *Snapshot) find(rel []byte) nameRec {
+	n, _ := s.findSlot(rel)
+	return n
+}
+
+// findSlot is find, also returning the name's slot in the index.
+func (s *Snapshot) findSlot(rel []byte) (nameRec, int) {
 	h := maphash.Bytes(s.index.seed, rel)
 	tag := h >> 32
 	mask := uint64(len(s.index.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		v := s.index.slots[i]
 		if v == 0 {
-			return nil
+			return nil, -1
 		}
 		if v>>32 != tag {
 			continue
 		}
 		n := nameRec(s.names[uint32(v)-1:])
 		if key := n.key(); len(key) == len(rel) && equalFold(key, rel) {
-			return n
+			return n, int(i)
 		}
 	}
 }
@@ -223,6 +229,7 @@ func (s *Snapshot) compile() error {
 		}
 	}
 	s.buildIndex()
+	s.initSigned()
 	return s.compileNegatives()
 }
 
@@ -481,6 +488,7 @@ type negatives struct {
 	// strictly below the origin, longest first.
 	mname, rname []string
 	tmpl         []negTemplate // by case: im*(len(rname)+1) + ir
+	soa          string        // the SOA's RDATA
 }
 
 type negTemplate struct {
@@ -512,6 +520,7 @@ func negCase(name []byte, suffixes []string) int {
 
 func (s *Snapshot) compileNegatives() error {
 	rd := s.b.nodes[s.originWire].get(dns.TypeSOA).rdata[0]
+	s.neg.soa = rd
 	m := nameLen(rd)
 	s.neg.mname = s.belowOrigin(lowerWire(rd[:m]))
 	s.neg.rname = s.belowOrigin(lowerWire(rd[m : m+nameLen(rd[m:])]))
