@@ -257,22 +257,37 @@ func run(o options) error {
 		return err
 	}
 
+	floods := uint64(1) // seeds of the flood-do query files
 	measure := func(k key, st setting, rate int, qfile string, names []string) error {
 		do := strings.HasSuffix(k.load, "-do")
+		// dnsperf starts every run at its file's first query: for the
+		// DO=1 flood each run gets names no run has asked, so that its
+		// answers are signed rather than found in svcdns's cache.
+		next := func() (string, error) {
+			if k.load != "flood-do" {
+				return qfile, nil
+			}
+			floods++
+			f := filepath.Join(out, fmt.Sprintf("queries-flood-%d.txt", floods))
+			return f, os.WriteFile(f, []byte(querymix.Format(querymix.Flood("ports.local.", o.queries, floods))), 0o644)
+		}
 		rep.keys = append(rep.keys, k)
 		rep.results[k] = map[string]*result{}
 		for _, name := range names {
 			// Warm up (the servers' CPU caches, the kernel's socket
 			// buffers). A DO=1 load but the flood goes once through its
 			// whole query file, so that the runs measure signed answers
-			// whose signatures are made (in svcdns's cache); the flood's
-			// names outnumber the signature cache, so that each of its
-			// answers is signed.
+			// whose signatures are made (in svcdns's cache); the flood
+			// is new names each run (next).
 			warm, passes := o.warmup, 0
 			if do && !strings.HasPrefix(k.load, "flood") {
 				warm, passes = 10*time.Minute, 1
 			}
-			if _, err := dnsperf(servers[name], k.mode, qfile, warm, st, rate, do, passes); err != nil {
+			q, err := next()
+			if err != nil {
+				return err
+			}
+			if _, err := dnsperf(servers[name], k.mode, q, warm, st, rate, do, passes); err != nil {
 				return err
 			}
 		}
@@ -291,7 +306,11 @@ func run(o options) error {
 				}
 				m0 := scrape(s)
 				t0 := time.Now()
-				p, err := dnsperf(s, k.mode, qfile, o.duration, st, rate, do, 0)
+				q, err := next()
+				if err != nil {
+					return err
+				}
+				p, err := dnsperf(s, k.mode, q, o.duration, st, rate, do, 0)
 				if err != nil {
 					return err
 				}
