@@ -11,6 +11,8 @@
 //	go run ./bench -loads mix -settings 4x200 -modes udp
 //	go run ./bench -results bench/RESULTS.md
 //	go run ./bench -transports             # DNS over TLS and HTTPS instead (transports.go)
+//	go run ./bench -dnssec -loads mix,flood,ports # signed: each load also with DO=1
+//	go run ./bench -dnssec -loads flood -rrl 1000 # a DO=1 random-subdomain flood under RRL
 //
 // The loads: mix (internal/querymix: services, aliases, DNS-SD, port
 // names, invalid and unknown names), flood (a random-subdomain attack:
@@ -18,6 +20,15 @@
 // dnssd (browse lists, instance enumeration, instances' SRV and TXT).
 // Port names are svcdns's own: a peer is measured on the ports load only
 // when the exported zone carries them.
+//
+// With -dnssec every server serves the zone signed: svcdns with
+// dnssec.enabled and a lab key generated into a state directory under
+// -out, Knot and NSD the signed export (`svcdns zone export` with the
+// same key). Each load is then measured twice, as LOAD (DO=0) and LOAD-do
+// (dnsperf -D: DO=1, every answer signed), and the report gives each
+// server's signed/unsigned QPS ratio, with the signatures svcdns made per
+// second (svcdns_dnssec_signatures_total) and, with -rrl, the share of
+// its UDP responses rate limiting held back.
 //
 // It installs dnsperf, nsd and knot from Debian when they are missing.
 package main
@@ -63,6 +74,7 @@ type options struct {
 	startups int
 	smoke    bool
 	rrl      int
+	dnssec   bool
 }
 
 // setting is a dnsperf client setting: -c clients -q outstanding.
@@ -105,6 +117,7 @@ func main() {
 	flag.IntVar(&o.startups, "startups", 3, "start-up measurements per server")
 	flag.BoolVar(&o.smoke, "smoke", false, "a short run of every step (1 run of 2 s, 1 s warm-up, 20,000 queries per load): proves the harness, measures nothing")
 	transports := flag.Bool("transports", false, "measure DNS over TLS and HTTPS instead (bench/transports.go): svcdns, BIND and NSD, at the first of -settings")
+	flag.BoolVar(&o.dnssec, "dnssec", false, "serve the zone signed (svcdns online with a lab key, Knot and NSD the signed export) and measure every load also with DO=1 (LOAD-do): signed/unsigned QPS per server, svcdns's signatures per second")
 	flag.IntVar(&o.rrl, "rrl", 0, "response rate limiting on every server at this rate a second (svcdns rrl.rate, NSD rrl-ratelimit, Knot mod-rrl rate-limit); 0: off, as NSD's rrl-ratelimit: 0. A rate the load never reaches (1000000) measures what checking costs; a low one, limiting")
 	flag.Parse()
 	o.modes = strings.Split(modes, ",")
@@ -138,10 +151,11 @@ func main() {
 
 // server is one DNS server under test.
 type server struct {
-	name  string
-	port  int
-	cmd   *exec.Cmd
-	ready time.Duration // start to first answer
+	name    string
+	port    int
+	cmd     *exec.Cmd
+	ready   time.Duration // start to first answer
+	metrics string        // svcdns's metrics listener, host:port; "" none
 }
 
 // result is the runs of one server on one load, setting and mode.
@@ -150,6 +164,8 @@ type result struct {
 	latency        []float64 // seconds
 	lost, sent     int64
 	cpuPerAnswerUs []float64
+	sigsPerSec     []float64 // svcdns with -dnssec: signatures made a second
+	rrlHeld        []float64 // svcdns with -rrl: share of UDP responses not sent in full
 }
 
 // key names a measurement: load, mode, setting ("rate" for fixed rate).
@@ -182,8 +198,18 @@ func run(o options) error {
 		return err
 	}
 	zoneFile := filepath.Join(out, "ports.local.zone")
-	if err := sh(bin, "zone", "export", "--registry", o.registry, "-o", zoneFile); err != nil {
-		return err
+	export := exec.Command(bin, "zone", "export", "--registry", o.registry, "-o", zoneFile)
+	export.Stdout, export.Stderr = os.Stdout, os.Stderr
+	if o.dnssec {
+		// The key is generated here on first use and reused by the
+		// svcdns servers: every server serves the same signatures.
+		fmt.Println("exporting the signed zone")
+		zoneFile = filepath.Join(out, "ports.local.signed.zone")
+		export.Args[len(export.Args)-1] = zoneFile
+		export.Env = append(os.Environ(), dnssecEnv(out, false)...)
+	}
+	if err := export.Run(); err != nil {
+		return fmt.Errorf("zone export: %w", err)
 	}
 	qfiles, portsInExport, err := writeQueryFiles(o, out, zoneFile)
 	if err != nil {
@@ -210,7 +236,7 @@ func run(o options) error {
 			return err
 		}
 		for r := range o.startups {
-			s, err := start(name, bin, o.registry, zoneFile, out, port, o.workers, o.rrl)
+			s, err := start(name, bin, zoneFile, out, port, o)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -231,12 +257,37 @@ func run(o options) error {
 		return err
 	}
 
+	floods := uint64(1) // seeds of the flood-do query files
 	measure := func(k key, st setting, rate int, qfile string, names []string) error {
+		do := strings.HasSuffix(k.load, "-do")
+		// dnsperf starts every run at its file's first query: for the
+		// DO=1 flood each run gets names no run has asked, so that its
+		// answers are signed rather than found in svcdns's cache.
+		next := func() (string, error) {
+			if k.load != "flood-do" {
+				return qfile, nil
+			}
+			floods++
+			f := filepath.Join(out, fmt.Sprintf("queries-flood-%d.txt", floods))
+			return f, os.WriteFile(f, []byte(querymix.Format(querymix.Flood("ports.local.", o.queries, floods))), 0o644)
+		}
 		rep.keys = append(rep.keys, k)
 		rep.results[k] = map[string]*result{}
 		for _, name := range names {
-			// Warm up (the servers' CPU caches, the kernel's socket buffers).
-			if _, err := dnsperf(servers[name], k.mode, qfile, o.warmup, st, rate); err != nil {
+			// Warm up (the servers' CPU caches, the kernel's socket
+			// buffers). A DO=1 load but the flood goes once through its
+			// whole query file, so that the runs measure signed answers
+			// whose signatures are made (in svcdns's cache); the flood
+			// is new names each run (next).
+			warm, passes := o.warmup, 0
+			if do && !strings.HasPrefix(k.load, "flood") {
+				warm, passes = 10*time.Minute, 1
+			}
+			q, err := next()
+			if err != nil {
+				return err
+			}
+			if _, err := dnsperf(servers[name], k.mode, q, warm, st, rate, do, passes); err != nil {
 				return err
 			}
 		}
@@ -253,19 +304,34 @@ func run(o options) error {
 				if err != nil {
 					return err
 				}
-				p, err := dnsperf(s, k.mode, qfile, o.duration, st, rate)
+				m0 := scrape(s)
+				t0 := time.Now()
+				q, err := next()
+				if err != nil {
+					return err
+				}
+				p, err := dnsperf(s, k.mode, q, o.duration, st, rate, do, 0)
 				if err != nil {
 					return err
 				}
 				cpu1, _ := cpuSeconds(s.cmd.Process.Pid)
+				if m1 := scrape(s); m0 != nil && m1 != nil {
+					secs := time.Since(t0).Seconds()
+					if o.dnssec {
+						res.sigsPerSec = append(res.sigsPerSec, (m1.signatures-m0.signatures)/secs)
+					}
+					if all := m1.rrlAll - m0.rrlAll; o.rrl > 0 && all > 0 {
+						res.rrlHeld = append(res.rrlHeld, 1-(m1.rrlSent-m0.rrlSent)/all)
+					}
+				}
 				us := (cpu1 - cpu0) / float64(p.completed) * 1e6
 				res.qps = append(res.qps, p.qps)
 				res.latency = append(res.latency, p.latency)
 				res.lost += p.lost
 				res.sent += p.sent
 				res.cpuPerAnswerUs = append(res.cpuPerAnswerUs, us)
-				fmt.Printf("  %-5s %-3s %-11s %-6s run %d: %8.0f qps, %5.0f µs latency, %d lost, %.2f µs CPU/answer\n",
-					k.load, k.mode, k.setting, name, r+1, p.qps, p.latency*1e6, p.lost, us)
+				fmt.Printf("  %-8s %-3s %-11s %-6s run %d: %8.0f qps, %5.0f µs latency, %d lost, %.2f µs CPU/answer%s\n",
+					k.load, k.mode, k.setting, name, r+1, p.qps, p.latency*1e6, p.lost, us, res.extra())
 			}
 		}
 		return nil
@@ -287,6 +353,11 @@ func run(o options) error {
 			for _, st := range o.settings {
 				if err := measure(key{load, mode, st.String()}, st, 0, qfiles[load], names); err != nil {
 					return err
+				}
+				if o.dnssec && mode == "udp" {
+					if err := measure(key{load + "-do", mode, st.String()}, st, 0, qfiles[load], names); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -442,7 +513,9 @@ func knotWorkers(n int) string {
 
 // start starts a server and waits for its first answer. "svcdns
 // workers=1" is svcdns with one worker.
-func start(name, bin, reg, zoneFile, out string, port, workers, rrl int) (*server, error) {
+func start(name, bin, zoneFile, out string, port int, o options) (*server, error) {
+	reg, workers, rrl := o.registry, o.workers, o.rrl
+	metrics := "" // svcdns's metrics listener
 	dir := filepath.Join(out, strings.ReplaceAll(name, " ", "-"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -451,11 +524,23 @@ func start(name, bin, reg, zoneFile, out string, port, workers, rrl int) (*serve
 	var c *exec.Cmd
 	switch name {
 	case "svcdns", "svcdns workers=1":
-		c = exec.Command(bin, "serve", "--registry", reg, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-listen", "", "--log-level", "warn")
+		if o.dnssec || rrl > 0 {
+			// Read around each run: signatures made, rate limiting.
+			mp, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			metrics = fmt.Sprintf("127.0.0.1:%d", mp)
+		}
+		c = exec.Command(bin, "serve", "--registry", reg, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-listen", metrics, "--log-level", "warn")
 		// Like NSD's rrl-ratelimit: 0 below: rate limiting off, since
 		// one loopback source is the whole load (unless -rrl). The
-		// state directory keeps the generated DNS cookie secret.
+		// state directory keeps the generated DNS cookie secret (and,
+		// with -dnssec, the key the export was signed with).
 		c.Env = append(os.Environ(), fmt.Sprintf("SVCDNS_RRL_RATE=%d", rrl), "SVCDNS_STATE_DIR="+filepath.Join(dir, "state"))
+		if o.dnssec {
+			c.Env = append(c.Env, dnssecEnv(out, true)...)
+		}
 		if name != "svcdns" {
 			workers = 1
 		}
@@ -522,7 +607,7 @@ zone:
 	if err := c.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{name: name, port: port, cmd: c}
+	s := &server{name: name, port: port, cmd: c, metrics: metrics}
 	cl := &dns.Client{Timeout: 100 * time.Millisecond}
 	m := new(dns.Msg)
 	m.SetQuestion("ports.local.", dns.TypeSOA)
@@ -620,12 +705,20 @@ var (
 	reLatency   = regexp.MustCompile(`Average Latency \(s\):\s+([\d.]+)`)
 )
 
-// dnsperf runs dnsperf against s; rate > 0 caps the offered load (-Q).
-func dnsperf(s *server, mode, qfile string, d time.Duration, st setting, rate int) (perf, error) {
+// dnsperf runs dnsperf against s; rate > 0 caps the offered load (-Q);
+// do sets the DO bit (-D), asking for signed answers; passes > 0 stops
+// after that many runs through the query file (-n) if d has not passed.
+func dnsperf(s *server, mode, qfile string, d time.Duration, st setting, rate int, do bool, passes int) (perf, error) {
 	args := []string{"-s", "127.0.0.1", "-p", strconv.Itoa(s.port), "-d", qfile, "-l", strconv.Itoa(max(int(d.Seconds()), 1)),
 		"-c", strconv.Itoa(st.clients), "-q", strconv.Itoa(st.outstanding), "-m", mode}
 	if rate > 0 {
 		args = append(args, "-Q", strconv.Itoa(rate))
+	}
+	if do {
+		args = append(args, "-D")
+	}
+	if passes > 0 {
+		args = append(args, "-n", strconv.Itoa(passes))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
@@ -645,6 +738,75 @@ func dnsperf(s *server, mode, qfile string, d time.Duration, st setting, rate in
 		return p, fmt.Errorf("dnsperf against %s completed no query:\n%s", s.name, o)
 	}
 	return p, nil
+}
+
+// dnssecEnv is the environment that turns svcdns's DNSSEC on with the
+// lab key kept under out: `zone export` generates it into its state
+// directory on first use; serve reads it from there.
+func dnssecEnv(out string, serve bool) []string {
+	state := filepath.Join(out, "dnssec-state")
+	if serve {
+		return []string{"SVCDNS_DNSSEC_ENABLED=true", "SVCDNS_DNSSEC_KEY_DIRECTORY=" + filepath.Join(state, "dnssec")}
+	}
+	return []string{"SVCDNS_DNSSEC_ENABLED=true", "SVCDNS_STATE_DIR=" + state}
+}
+
+// counters is what the harness reads from svcdns's metrics around a run.
+type counters struct {
+	signatures      float64 // svcdns_dnssec_signatures_total
+	rrlAll, rrlSent float64 // svcdns_rrl_responses_total: every class and action, and sent
+}
+
+// scrape reads s's counters, or returns nil when s has no metrics
+// listener or it does not answer.
+func scrape(s *server) *counters {
+	if s.metrics == "" {
+		return nil
+	}
+	conn, err := net.DialTimeout("tcp", s.metrics, 2*time.Second)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", s.metrics)
+	var c counters
+	sc := bufio.NewScanner(conn)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		switch series := line[:i]; {
+		case series == "svcdns_dnssec_signatures_total":
+			c.signatures += v
+		case strings.HasPrefix(series, "svcdns_rrl_responses_total{"): // each response once, under the class that decided it
+			c.rrlAll += v
+			if strings.Contains(series, `action="sent"`) {
+				c.rrlSent += v
+			}
+		}
+	}
+	return &c
+}
+
+// extra is what a run's line adds for svcdns: signatures a second, the
+// share of responses rate limiting held back.
+func (r *result) extra() string {
+	var b strings.Builder
+	if n := len(r.sigsPerSec); n > 0 {
+		fmt.Fprintf(&b, ", %.0f signatures/s", r.sigsPerSec[n-1])
+	}
+	if n := len(r.rrlHeld); n > 0 {
+		fmt.Fprintf(&b, ", RRL held back %.1f%%", 100*r.rrlHeld[n-1])
+	}
+	return b.String()
 }
 
 func atoi(re *regexp.Regexp, s string) int64 {
@@ -791,8 +953,8 @@ func (rep *report) render() string {
 	for i, s := range o.settings {
 		settings[i] = fmt.Sprintf("%dx%d", s.clients, s.outstanding)
 	}
-	fmt.Fprintf(&b, "- command: `go run ./bench -runs %d -duration %s -warmup %s -modes %s -loads %s -settings %s -rate %d -queries %d -workers %d -startups %d -rrl %d`\n",
-		o.runs, o.duration, o.warmup, strings.Join(o.modes, ","), strings.Join(o.loads, ","), strings.Join(settings, ","), o.rate, o.queries, o.workers, o.startups, o.rrl)
+	fmt.Fprintf(&b, "- command: `go run ./bench -runs %d -duration %s -warmup %s -modes %s -loads %s -settings %s -rate %d -queries %d -workers %d -startups %d -rrl %d%s`\n",
+		o.runs, o.duration, o.warmup, strings.Join(o.modes, ","), strings.Join(o.loads, ","), strings.Join(settings, ","), o.rate, o.queries, o.workers, o.startups, o.rrl, map[bool]string{true: " -dnssec"}[o.dnssec])
 	workers := "each server's default, one per CPU"
 	if o.workers > 0 {
 		workers = fmt.Sprintf("%d for every server (svcdns workers, Knot udp-workers and tcp-workers, NSD server-count)", o.workers)
@@ -831,6 +993,9 @@ func (rep *report) render() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2fx | %.2f |\n", k.load, k.mode, k.setting, name,
 				median(s.qps)/median(p.qps), median(s.cpuPerAnswerUs)/median(p.cpuPerAnswerUs))
 		}
+	}
+	if o.dnssec {
+		rep.renderSigned(&b)
 	}
 	fmt.Fprintf(&b, "\n## Start-up: process start to first answer (full registry)\n\n")
 	fmt.Fprintf(&b, "| server | median | runs | svcdns / server |\n|---|---:|---|---:|\n")
@@ -871,6 +1036,36 @@ func (rep *report) render() string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, mib(m0.rssKiB), mib(m1.rssKiB), mib(m0.pssKiB), mib(m1.pssKiB), ratio)
 	}
 	return b.String()
+}
+
+// renderSigned writes, for -dnssec, each server's signed (DO=1) QPS
+// against its unsigned QPS on the same load, and what svcdns signed.
+func (rep *report) renderSigned(b *strings.Builder) {
+	o := rep.o
+	fmt.Fprintf(b, "\n## Signed answers (DO=1) against unsigned (DO=0), same zone and queries (medians)\n\n")
+	fmt.Fprintf(b, "svcdns signs online (lab ECDSAP256SHA256 key, compact denial); the peers serve the signed export (NSEC chain). Signatures/s: svcdns_dnssec_signatures_total over the run. RRL held back: share of UDP responses rate limiting dropped or slipped (-rrl).\n\n")
+	fmt.Fprintf(b, "| load | dnsperf | server | QPS DO=0 | QPS DO=1 | signed / unsigned | CPU µs/answer DO=0 | DO=1 | signatures/s | RRL held back |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, k := range rep.keys {
+		if strings.HasSuffix(k.load, "-do") {
+			continue
+		}
+		kd := key{k.load + "-do", k.mode, k.setting}
+		for _, name := range o.servers {
+			u, d := rep.results[k][name], rep.results[kd][name]
+			if u == nil || d == nil {
+				continue
+			}
+			sigs, held := "", ""
+			if len(d.sigsPerSec) > 0 {
+				sigs = fmt.Sprintf("%.0f", median(d.sigsPerSec))
+			}
+			if len(d.rrlHeld) > 0 {
+				held = fmt.Sprintf("%.1f%%", 100*median(d.rrlHeld))
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %.0f | %.0f | %.2fx | %.2f | %.2f | %s | %s |\n", k.load, k.setting, name,
+				median(u.qps), median(d.qps), median(d.qps)/median(u.qps), median(u.cpuPerAnswerUs), median(d.cpuPerAnswerUs), sigs, held)
+		}
+	}
 }
 
 func cpuModel() string {

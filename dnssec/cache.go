@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
-	"github.com/miekg/dns"
 )
 
 // DefaultCacheSize is how many RRsets' signatures the cache keeps by
@@ -41,7 +40,7 @@ type Cache struct {
 
 type cacheShard struct {
 	mu     sync.Mutex
-	lru    *simplelru.LRU[cacheKey, []dns.RR]
+	lru    *simplelru.LRU[cacheKey, Sigs]
 	flight map[cacheKey]*signing
 	_      [32]byte // keep shards on separate cache lines
 }
@@ -49,7 +48,7 @@ type cacheShard struct {
 // signing is one RRset being signed; done is closed when sigs or err is set.
 type signing struct {
 	done chan struct{}
-	sigs []dns.RR
+	sigs Sigs
 	err  error
 }
 
@@ -66,7 +65,7 @@ func NewCache(size int) *Cache {
 		s := &c.shards[i]
 		s.flight = map[cacheKey]*signing{}
 		if per > 0 {
-			s.lru, _ = simplelru.NewLRU[cacheKey, []dns.RR](per, nil)
+			s.lru, _ = simplelru.NewLRU[cacheKey, Sigs](per, nil)
 		}
 	}
 	return c
@@ -77,7 +76,7 @@ func (c *Cache) Stats() *Stats { return &c.stats }
 
 // get returns the signatures stored under k, or makes them with sign: at
 // most one sign call runs per key at a time.
-func (c *Cache) get(k cacheKey, sign func() ([]dns.RR, error)) ([]dns.RR, error) {
+func (c *Cache) get(k cacheKey, sign func() (Sigs, error)) (Sigs, error) {
 	s := &c.shards[k[0]%cacheShards]
 	s.mu.Lock()
 	if s.lru != nil {

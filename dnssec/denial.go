@@ -62,20 +62,22 @@ func Successor(name string) string {
 }
 
 // successorWire is Successor on a lower-case wire name.
-func successorWire(w []byte) []byte {
+func successorWire(w []byte) []byte { return appendSuccessor(nil, w) }
+
+// appendSuccessor appends Successor of the lower-case wire name w to dst.
+func appendSuccessor(dst, w []byte) []byte {
 	// Step 1: prepend the label \000.
 	if len(w)+2 <= maxName {
-		return append([]byte{1, 0}, w...)
+		return append(append(dst, 1, 0), w...)
 	}
 	for len(w) > 1 {
 		l := int(w[0])
 		// Step 2: lengthen the first label by a \000 octet.
 		if len(w)+1 <= maxName && l < maxLabel {
-			out := make([]byte, 0, len(w)+1)
-			out = append(out, byte(l+1))
-			out = append(out, w[1:1+l]...)
-			out = append(out, 0)
-			return append(out, w[1+l:]...)
+			dst = append(dst, byte(l+1))
+			dst = append(dst, w[1:1+l]...)
+			dst = append(dst, 0)
+			return append(dst, w[1+l:]...)
 		}
 		// Step 3: increment the last octet below 0xff, drop those after.
 		for i := l; i >= 1; i-- {
@@ -87,14 +89,13 @@ func successorWire(w []byte) []byte {
 			if c >= 'A' && c <= 'Z' {
 				c = 'Z' + 1
 			}
-			out := make([]byte, 0, len(w))
-			out = append(out, byte(i))
-			out = append(out, w[1:i]...)
-			out = append(out, c)
-			return append(out, w[1+l:]...)
+			dst = append(dst, byte(i))
+			dst = append(dst, w[1:i]...)
+			dst = append(dst, c)
+			return append(dst, w[1+l:]...)
 		}
 		// Step 4: the label is all 0xff; drop it and go on with the parent.
 		w = w[1+l:]
 	}
-	return w
+	return append(dst, w...)
 }

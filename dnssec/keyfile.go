@@ -186,9 +186,13 @@ func (k *Key) selfTest() error {
 	if err != nil {
 		return err
 	}
-	sig, err := signRRset(k, c, rr.Hdr.Name, sigTimes{inception: 0, expiration: 1})
+	rd, err := signRRset(k, c, sigTimes{inception: 0, expiration: 1})
 	if err != nil {
 		return fmt.Errorf("private key cannot sign: %v", err)
+	}
+	sig, err := sigRR(rr.Hdr.Name, rr.Hdr.Class, rr.Hdr.Ttl, rd)
+	if err != nil {
+		return err
 	}
 	if err := sig.Verify(k.DNSKEY, []dns.RR{rr}); err != nil {
 		return errors.New("the private key does not match the DNSKEY")

@@ -17,41 +17,68 @@ import (
 // serial-number seconds.
 type sigTimes struct{ inception, expiration uint32 }
 
-// signRRset makes the RRSIG of the canonical RRset c with key k. The
-// RRSIG's owner is owner lower-cased; a reply may spell it as asked.
-func signRRset(k *Key, c *canonicalRRset, owner string, t sigTimes) (*dns.RRSIG, error) {
-	sig := &dns.RRSIG{
-		Hdr:         dns.RR_Header{Name: strings.ToLower(owner), Rrtype: dns.TypeRRSIG, Class: c.class, Ttl: c.ttl},
-		TypeCovered: c.rtype,
-		Algorithm:   k.DNSKEY.Algorithm,
-		Labels:      c.labels(),
-		OrigTtl:     c.ttl,
-		Expiration:  t.expiration,
-		Inception:   t.inception,
-		KeyTag:      k.Tag(),
-		SignerName:  k.DNSKEY.Hdr.Name,
-	}
-	signer, err := nameWire(sig.SignerName)
+// signRRset makes the RDATA of the RRSIG of the canonical RRset c with
+// key k (RFC 4034 §3.1): the fixed fields, the signer's name (never
+// compressed, §3.1.7) and the signature.
+func signRRset(k *Key, c *canonicalRRset, t sigTimes) ([]byte, error) {
+	signer, err := nameWire(k.DNSKEY.Hdr.Name)
 	if err != nil {
 		return nil, err
 	}
 	// RFC 4034 §3.1.8.1: the RRSIG RDATA without the signature, then the
 	// RRset in canonical form.
 	data := make([]byte, 18, 18+len(signer)+len(c.buf))
-	binary.BigEndian.PutUint16(data[0:], sig.TypeCovered)
-	data[2] = sig.Algorithm
-	data[3] = sig.Labels
-	binary.BigEndian.PutUint32(data[4:], sig.OrigTtl)
-	binary.BigEndian.PutUint32(data[8:], sig.Expiration)
-	binary.BigEndian.PutUint32(data[12:], sig.Inception)
-	binary.BigEndian.PutUint16(data[16:], sig.KeyTag)
-	data = c.appendTo(append(data, signer...))
-	raw, err := rawSign(k, data)
+	binary.BigEndian.PutUint16(data[0:], c.rtype)
+	data[2] = k.DNSKEY.Algorithm
+	data[3] = c.labels()
+	binary.BigEndian.PutUint32(data[4:], c.ttl)
+	binary.BigEndian.PutUint32(data[8:], t.expiration)
+	binary.BigEndian.PutUint32(data[12:], t.inception)
+	binary.BigEndian.PutUint16(data[16:], k.Tag())
+	data = append(data, signer...)
+	fixed := len(data)
+	raw, err := rawSign(k, c.appendTo(data))
 	if err != nil {
-		return nil, fmt.Errorf("dnssec: sign %s %s with %s: %w", owner, dns.TypeToString[c.rtype], k, err)
+		return nil, fmt.Errorf("dnssec: sign %s %s with %s: %w", dnsName(c.owner), dns.TypeToString[c.rtype], k, err)
 	}
-	sig.Signature = base64.StdEncoding.EncodeToString(raw)
-	return sig, nil
+	return append(data[:fixed:fixed], raw...), nil
+}
+
+// sigRR makes the RRSIG record of owner (presentation form), class and
+// TTL from its RDATA as signRRset writes it.
+func sigRR(owner string, class uint16, ttl uint32, rd []byte) (*dns.RRSIG, error) {
+	if len(rd) < 19 {
+		return nil, errors.New("dnssec: RRSIG RDATA too short")
+	}
+	signer, end, err := dns.UnpackDomainName(rd, 18)
+	if err != nil {
+		return nil, fmt.Errorf("dnssec: RRSIG signer: %w", err)
+	}
+	return &dns.RRSIG{
+		Hdr:         dns.RR_Header{Name: strings.ToLower(owner), Rrtype: dns.TypeRRSIG, Class: class, Ttl: ttl},
+		TypeCovered: binary.BigEndian.Uint16(rd[0:]),
+		Algorithm:   rd[2],
+		Labels:      rd[3],
+		OrigTtl:     binary.BigEndian.Uint32(rd[4:]),
+		Expiration:  binary.BigEndian.Uint32(rd[8:]),
+		Inception:   binary.BigEndian.Uint32(rd[12:]),
+		KeyTag:      binary.BigEndian.Uint16(rd[16:]),
+		SignerName:  signer,
+		Signature:   base64.StdEncoding.EncodeToString(rd[end:]),
+	}, nil
+}
+
+// sigRRs makes the RRSIG records of sigs, owned by owner.
+func sigRRs(sigs Sigs, owner string, class uint16, ttl uint32) ([]dns.RR, error) {
+	var out []dns.RR
+	for rd, rest := sigs.Next(); rd != nil; rd, rest = rest.Next() {
+		sig, err := sigRR(owner, class, ttl, rd)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sig)
+	}
+	return out, nil
 }
 
 // rawSign signs data with k as its algorithm says: ECDSA signatures are

@@ -297,40 +297,49 @@ func (s *Signer) signersOf(t uint16) []*Key {
 // Sign returns the RRSIGs of rrset (one per active key of its role),
 // from the cache when it holds them for this zone version, RRset content
 // and epoch. The records must be one RRset: one owner (any case), type
-// and class. The RRSIGs are shared: do not modify them.
+// and class. The RRSIGs are owned by the owner lower-cased; a reply may
+// spell it as asked.
 func (s *Signer) Sign(rrset []dns.RR, version uint32) ([]dns.RR, error) {
 	c, err := canonicalize(rrset)
 	if err != nil {
 		return nil, fmt.Errorf("dnssec: %w", err)
 	}
 	epoch := s.Epoch(s.now())
-	var k cacheKey
-	h := sha256.New()
-	h.Write(s.keyID[:])
-	var meta [12]byte
-	binary.BigEndian.PutUint64(meta[0:], uint64(epoch.Unix()))
-	binary.BigEndian.PutUint32(meta[8:], version)
-	h.Write(meta[:])
-	for _, r := range c.recs {
-		h.Write(r)
+	k := s.cacheKey(nil, epoch, version, c.recs)
+	sigs, err := s.cache.get(k, func() (Sigs, error) { return s.signCanonical(c, s.times(epoch)) })
+	if err != nil {
+		return nil, err
 	}
-	h.Sum(k[:0])
-	return s.cache.get(k, func() ([]dns.RR, error) {
-		return s.signCanonical(c, rrset[0].Header().Name, s.times(epoch))
-	})
+	return sigRRs(sigs, rrset[0].Header().Name, c.class, c.ttl)
 }
 
-func (s *Signer) signCanonical(c *canonicalRRset, owner string, t sigTimes) ([]dns.RR, error) {
+// cacheKey is the signature cache's key of an RRset whose canonical
+// records are recs, for a zone version and signing epoch: a SHA-256 over
+// the signing keys, the epoch, the version and the records, hashed in
+// scratch (grown when too small).
+func (s *Signer) cacheKey(scratch []byte, epoch time.Time, version uint32, recs [][]byte) cacheKey {
+	b := append(scratch[:0], s.keyID[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(epoch.Unix()))
+	b = binary.BigEndian.AppendUint32(b, version)
+	for _, r := range recs {
+		b = append(b, r...)
+	}
+	return sha256.Sum256(b)
+}
+
+// signCanonical makes the RRSIGs of c, one per key of its role.
+func (s *Signer) signCanonical(c *canonicalRRset, t sigTimes) (Sigs, error) {
 	keys := s.signersOf(c.rtype)
-	out := make([]dns.RR, 0, len(keys))
+	var out Sigs
 	for _, k := range keys {
-		sig, err := signRRset(k, c, owner, t)
+		rd, err := signRRset(k, c, t)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, sig)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(rd)))
+		out = append(out, rd...)
 	}
-	s.cache.stats.signatures.Add(uint64(len(out)))
+	s.cache.stats.signatures.Add(uint64(len(keys)))
 	return out, nil
 }
 

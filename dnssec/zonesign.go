@@ -224,7 +224,10 @@ func (s *Signer) signSets(sets []*zoneSet, prev map[setKey]*prevSet) error {
 				c, err := canonicalize(set.rrs)
 				if err == nil {
 					if set.sigs = s.reuse(prev, set, c, t); set.sigs == nil {
-						set.sigs, err = s.signCanonical(c, set.owner, t)
+						var sigs Sigs
+						if sigs, err = s.signCanonical(c, t); err == nil {
+							set.sigs, err = sigRRs(sigs, set.owner, c.class, c.ttl)
+						}
 					}
 				}
 				if err != nil {

@@ -562,7 +562,25 @@ func TestDNSSECValidation(t *testing.T) {
 		}
 	})
 	t.Run("metrics", func(t *testing.T) {
+		// DO=1 answers are written from the compiled zone, signatures
+		// included (svcdns_answer_path_total).
+		before := opsScrape(t, metricsAddr)
+		const n = 20
+		cl := &dns.Client{Timeout: 2 * time.Second}
+		for i := range n {
+			q := new(dns.Msg)
+			q.SetQuestion(cases[i%len(cases)].name+".", dns.StringToType[cases[i%len(cases)].qtype])
+			q.SetEdns0(1232, true)
+			if r, _, err := cl.Exchange(q, srv.Addr); err != nil || r.Rcode != dns.RcodeSuccess {
+				t.Fatalf("%v: %v %v", q.Question[0], r, err)
+			}
+		}
 		m := opsScrape(t, metricsAddr)
+		compiled := m.value(t, "svcdns_answer_path_total", "path", "compiled") - before.value(t, "svcdns_answer_path_total", "path", "compiled")
+		message := m.value(t, "svcdns_answer_path_total", "path", "message") - before.value(t, "svcdns_answer_path_total", "path", "message")
+		if compiled < n || message != 0 {
+			t.Errorf("after %d DO=1 queries: answer paths grew by %v compiled and %v message, want at least %d and 0", n, compiled, message, n)
+		}
 		if n := m.value(t, "svcdns_dnssec_signatures_total"); n == 0 {
 			t.Error("svcdns_dnssec_signatures_total is 0")
 		}

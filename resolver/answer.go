@@ -62,7 +62,7 @@ func (h *Handler) Stats() *Stats { return &h.stats }
 func (h *Handler) answerWire(in []byte, tcp bool, out []byte) (resp []byte, qtype uint16, kind int, wire bool) {
 	st := h.state.Load()
 	var q wireQuery
-	if !parseWireInto(in, &q) || dnssecBypass(st.zones, &q) {
+	if !parseWireInto(in, &q) {
 		resp, qtype, kind = h.answerSlow(st, in, tcp, out)
 		return resp, qtype, kind, false
 	}
@@ -107,17 +107,18 @@ func (h *Handler) writeAnswer(zs zoneSet, q *wireQuery, in []byte, tcp bool, out
 			snap = zs.find(q.name())
 		}
 	}
-	if snap != nil {
-		zq := zone.Question{Name: q.name(), Type: q.qtype}
+	signed := snap != nil && snap.Signer() != nil
+	switch {
+	case signed && q.qtype == dns.TypeNXNAME:
+		rcode = dnssecRefusal
+	case snap != nil:
+		zq := zone.Question{Name: q.name(), Type: q.qtype, DNSSEC: q.do}
 		if !tcp {
 			zq.Room = limit - q.end - opt
 		}
 		out, r = snap.AppendAnswer(out, zq)
 		flags |= flagAA
-		rcode = dns.RcodeSuccess
-		if r.Outcome == zone.NameError {
-			rcode = dns.RcodeNameError
-		}
+		rcode = h.rcodeOf(r, q, signed)
 	}
 	var ede []byte // the text of an Extended DNS Error (RFC 8914)
 	var edeBuf [edeMax]byte
@@ -134,7 +135,7 @@ func (h *Handler) writeAnswer(zs zoneSet, q *wireQuery, in []byte, tcp bool, out
 	}
 	ar := r.Additional
 	if q.edns {
-		out = h.appendOPT(out, q.do, ede)
+		out = h.appendOPT(out, q.do, signed && q.do && q.co, ede)
 		ar++
 	}
 	binary.BigEndian.PutUint16(out[2:], flags|uint16(rcode))
@@ -145,13 +146,30 @@ func (h *Handler) writeAnswer(zs zoneSet, q *wireQuery, in []byte, tcp bool, out
 	return out
 }
 
+// rcodeOf maps what the zone wrote to the reply's rcode.
+func (h *Handler) rcodeOf(r zone.Reply, q *wireQuery, signed bool) int {
+	switch {
+	case r.Err != nil:
+		name, _, _ := dns.UnpackDomainName(q.qname, 0)
+		h.log.Error("dnssec: cannot sign the reply", "question", name+" "+dns.TypeToString[q.qtype], "err", r.Err)
+		return dns.RcodeServerFailure
+	case r.Outcome == zone.NameError && !compactDenial(signed, q):
+		return dns.RcodeNameError
+	}
+	return dns.RcodeSuccess
+}
+
 // appendOPT writes the reply's OPT record (RFC 6891 §6.1.2): the payload
-// size the server honours, the query's DO bit and, when ede is not nil,
-// an Extended DNS Error with that text (RFC 8914, INFO-CODE 0, Other).
-func (h *Handler) appendOPT(out []byte, do bool, ede []byte) []byte {
+// size the server honours, the query's DO bit, the CO bit when compact
+// answers were given as asked (RFC 9824 §4) and, when ede is not nil, an
+// Extended DNS Error with that text (RFC 8914, INFO-CODE 0, Other).
+func (h *Handler) appendOPT(out []byte, do, co bool, ede []byte) []byte {
 	var ttl uint32
 	if do {
 		ttl = 1 << 15
+	}
+	if co {
+		ttl |= 1 << 14
 	}
 	out = append(out, 0, 0, byte(dns.TypeOPT))
 	out = binary.BigEndian.AppendUint16(out, h.udpSize)

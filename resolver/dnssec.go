@@ -1,12 +1,13 @@
 package resolver
 
-// Online DNSSEC signing, on the dns.Msg answer path. This file is the one
-// place where signing meets the answer path: respond calls dnssecRefuses
-// before the lookup and signReply after it, answerWire sends DO=1 queries
-// of a signed zone to respond rather than to the compiled answers
-// (dnssecBypass), and a transfer of a signed zone sends signedTransfer's
-// records. Nothing else in the package knows about DNSSEC. A DO=0 reply
-// is never touched.
+// Online DNSSEC signing. The zone writes signed answers itself when the
+// query has DO=1 (zone/signed.go): the wire path passes the DO bit on,
+// maps compact denial's outcomes to rcodes (compactDenial) and refuses
+// the NXNAME meta-type (dnssecRefusal). This file holds the rest: the
+// same answers on dns.Msg values for Respond (`svcdns lookup --dnssec`,
+// TSIG-signed and unusual queries), which a test keeps byte-equal to the
+// wire path's, and what a transfer of a signed zone sends
+// (signedTransfer). A DO=0 reply is never touched.
 
 import (
 	"errors"
@@ -17,19 +18,15 @@ import (
 	"github.com/svcdns/svcdns/zone"
 )
 
-// dnssecBypass reports whether a plain query must leave the compiled
-// answers for respond: one with DO=1 to a signed zone, whose reply
-// carries signatures made for the current signing epoch (cached by the
-// signer), and one for the NXNAME meta-type, which a signed zone refuses
-// (dnssecRefuses). Every other reply of a signed zone, DO=0, is the
-// compiled one, as for an unsigned zone.
-func dnssecBypass(zones zoneSet, q *wireQuery) bool {
-	if !q.do && q.qtype != dns.TypeNXNAME {
-		return false
-	}
-	s := zones.find(q.name())
-	return s != nil && s.Signer() != nil
-}
+// dnssecRefusal is the rcode of a query for the NXNAME meta-type to a
+// signed zone, with or without DO (RFC 9824 §3.5).
+const dnssecRefusal = dns.RcodeFormatError
+
+// compactDenial reports whether a name that does not exist is denied
+// with NOERROR and an NSEC whose bitmap has NXNAME (RFC 9824 §3): when
+// the zone signs the reply (DO=1) and the query did not set the CO flag,
+// which asks for NXDOMAIN back (§4).
+func compactDenial(signed bool, q *wireQuery) bool { return signed && q.do && !q.co }
 
 // dnssecRefuses returns the rcode for a query a signed zone does not
 // answer: RFC 9824 §3.5, a query for the NXNAME meta-type is a FORMERR.

@@ -8,8 +8,11 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"math/rand/v2"
 
 	"github.com/miekg/dns"
 	"github.com/svcdns/svcdns/dnssec"
@@ -59,6 +62,40 @@ func signedZonePorts(t testing.TB, mode zone.PortNames, keys ...*dnssec.Key) (*z
 		t.Fatal(err)
 	}
 	return snap, cache
+}
+
+var signedFullZone struct {
+	once sync.Once
+	snap *zone.Snapshot
+	err  error
+}
+
+// signedFull builds the full registry's zone signed with an ECDSA CSK,
+// once: its signed answers are made as the tests and benchmarks ask.
+func signedFull(t testing.TB) *zone.Snapshot {
+	t.Helper()
+	reg := zonetest.FullRegistry(t)
+	signedFullZone.once.Do(func() {
+		key, err := dnssec.GenerateKey(zonetest.Origin, dns.ECDSAP256SHA256, true, signedNow.Add(-time.Hour))
+		if err != nil {
+			signedFullZone.err = err
+			return
+		}
+		p := dnssec.DefaultPolicy
+		p.Now = func() time.Time { return signedNow }
+		sg, err := dnssec.NewSigner(zonetest.Origin, []*dnssec.Key{key}, p, dnssec.NewCache(dnssec.DefaultCacheSize))
+		if err != nil {
+			signedFullZone.err = err
+			return
+		}
+		opts := zone.DefaultOptions(zonetest.Origin)
+		opts.Signer = sg
+		signedFullZone.snap, signedFullZone.err = zone.Build(reg, opts, nil)
+	})
+	if signedFullZone.err != nil {
+		t.Fatal(signedFullZone.err)
+	}
+	return signedFullZone.snap
 }
 
 // validate checks a reply as a validator would, with miekg/dns's Verify:
@@ -161,8 +198,10 @@ func bitmap(types ...uint16) []uint16 {
 	return types
 }
 
-// TestSignedAnswers answers DO=1 queries from a signed zone and checks
-// the sections, the compact denial records and every signature.
+// TestSignedAnswers answers DO=1 queries from a signed zone on the
+// compiled path and checks the sections, the compact denial records and
+// every signature, and that Respond (the dns.Msg path) gives the same
+// bytes.
 func TestSignedAnswers(t *testing.T) {
 	snap, _ := signedExcerpt(t)
 	h := resolver.NewHandler(snap, 0, nil)
@@ -219,10 +258,17 @@ func TestSignedAnswers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := h.Respond(tc.q.msg(), true)
-			wire, err := got.Pack()
+			in, err := tc.q.msg().Pack()
 			if err != nil {
 				t.Fatal(err)
+			}
+			compiled := h.Stats().Compiled()
+			wire := h.AnswerWire(in, true, make([]byte, 0, 65535))
+			if h.Stats().Compiled() != compiled+1 {
+				t.Error("not answered from the compiled zone")
+			}
+			if via := h.AnswerViaMsg(in, true); !bytes.Equal(wire, via) {
+				t.Errorf("the compiled reply differs from Respond's:\n% x\n% x", wire, via)
 			}
 			m := new(dns.Msg)
 			if err := m.Unpack(wire); err != nil {
@@ -297,6 +343,22 @@ func TestNXNAMEQuery(t *testing.T) {
 	for _, q := range []query{dnssecQuery("_rets._tcp.ports.local.", dns.TypeNXNAME, false), {name: "_rets._tcp.ports.local.", qtype: dns.TypeNXNAME}} {
 		if m := h.Respond(q.msg(), false); m.Rcode != dns.RcodeFormatError || len(m.Answer)+len(m.Ns) != 0 {
 			t.Errorf("NXNAME query: %v", m)
+		}
+		// The compiled path refuses it alike, byte for byte.
+		in, err := q.msg().Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		compiled := h.Stats().Compiled()
+		wire := h.AnswerWire(in, false, make([]byte, 0, 512))
+		if h.Stats().Compiled() != compiled+1 {
+			t.Error("NXNAME query: not answered on the compiled path")
+		}
+		if via := h.AnswerViaMsg(in, false); !bytes.Equal(wire, via) {
+			t.Errorf("NXNAME query: the compiled reply differs from Respond's:\n% x\n% x", wire, via)
+		}
+		if m := new(dns.Msg); m.Unpack(wire) != nil || m.Rcode != dns.RcodeFormatError {
+			t.Errorf("NXNAME query on the compiled path: %v", m)
 		}
 	}
 	// An unsigned zone does not implement RFC 9824: it answers as before.
@@ -385,13 +447,37 @@ func normalizeSerial(t *testing.T, wire []byte) []byte {
 	return out
 }
 
-// TestDO1BypassesCompiledAnswers: DO=1 queries of a signed zone are
-// answered on the dns.Msg path with signatures from the signature cache,
-// not from the compiled answers, which do not carry signatures yet; DO=0
-// queries of a signed zone, and DO=1 queries of an unsigned zone, are
-// answered from the compiled answers.
-func TestDO1BypassesCompiledAnswers(t *testing.T) {
-	snap, cache := signedExcerpt(t)
+// TestSignedOncePerSnapshot: DO=1 queries of a signed zone are answered
+// from the compiled zone. A stored name's signed answer is made on the
+// first DO=1 question that needs it and kept with the snapshot: later
+// questions do not even look at the signature cache. A new snapshot of
+// the same zone version and signing epoch (a reload without change)
+// takes its signatures from the cache; one of the next epoch signs
+// again. DO=0 queries of a signed zone, and DO=1 queries of an unsigned
+// one, get unsigned compiled answers.
+func TestSignedOncePerSnapshot(t *testing.T) {
+	ksk, err := dnssec.GenerateKey(zonetest.Origin, dns.ECDSAP256SHA256, true, signedNow.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := signedNow
+	p := dnssec.DefaultPolicy
+	p.Now = func() time.Time { return now }
+	cache := dnssec.NewCache(1000)
+	build := func(prev *zone.Snapshot) *zone.Snapshot {
+		sg, err := dnssec.NewSigner(zonetest.Origin, []*dnssec.Key{ksk}, p, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := zone.DefaultOptions(zonetest.Origin)
+		opts.Signer = sg
+		snap, err := zone.Build(zonetest.ExcerptRegistry(t), opts, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	snap := build(nil)
 	h := resolver.NewHandler(snap, 0, nil)
 	q := dnssecQuery("_rets._tcp.ports.local.", dns.TypeSRV, false)
 	q.tcp = false
@@ -400,40 +486,215 @@ func TestDO1BypassesCompiledAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := make([]byte, 0, 65535)
+	answer := func() []byte { return append([]byte(nil), h.AnswerWire(in, false, out)...) }
+	first := answer()
 	for range 3 {
-		h.AnswerWire(in, false, out)
+		if again := answer(); !bytes.Equal(again, first) {
+			t.Fatal("a later DO=1 reply differs from the first")
+		}
 	}
-	if c, m := h.Stats().Compiled(), h.Stats().Message(); c != 0 || m != 3 {
-		t.Errorf("DO=1 of a signed zone: %d compiled answers, %d on dns.Msg; want 0 and 3", c, m)
+	if c, m := h.Stats().Compiled(), h.Stats().Message(); c != 4 || m != 0 {
+		t.Errorf("DO=1 of a signed zone: %d compiled answers, %d on dns.Msg; want 4 and 0", c, m)
 	}
 	st := cache.Stats()
-	// Two RRsets (SRV, A) per reply: signed on the first, cached after.
-	if st.Misses() != 2 || st.Hits() != 4 {
-		t.Errorf("signature cache: %d misses, %d hits; want 2 and 4", st.Misses(), st.Hits())
+	// Two RRsets (SRV, and A in the additional section), signed once.
+	if st.Misses() != 2 || st.Hits() != 0 || st.Signatures() != 2 {
+		t.Errorf("signature cache: %d misses, %d hits, %d signatures; want 2, 0, 2", st.Misses(), st.Hits(), st.Signatures())
 	}
 	m := new(dns.Msg)
-	if err := m.Unpack(h.AnswerWire(in, false, out)); err != nil {
+	if err := m.Unpack(first); err != nil {
 		t.Fatal(err)
 	}
 	validate(t, snap, m)
+
+	// The same zone again, as a reload without change builds it.
+	same := build(snap)
+	if same.Serial() != snap.Serial() {
+		t.Fatalf("serial %d after a reload without change, was %d", same.Serial(), snap.Serial())
+	}
+	h.Swap(same)
+	if again := answer(); !bytes.Equal(again, first) {
+		t.Error("the same zone's next snapshot sends other signatures")
+	}
+	if st.Misses() != 2 || st.Hits() != 2 {
+		t.Errorf("after a reload: %d misses, %d hits; want 2 and 2", st.Misses(), st.Hits())
+	}
+
+	// The next signing epoch: the zone is re-signed under a new serial.
+	now = now.Add(p.Validity - p.Refresh)
+	next := build(same)
+	h.Swap(next)
+	m = new(dns.Msg)
+	if err := m.Unpack(answer()); err != nil {
+		t.Fatal(err)
+	}
+	if st.Misses() != 4 || st.Signatures() != 4 {
+		t.Errorf("next epoch: %d misses, %d signatures; want 4 each", st.Misses(), st.Signatures())
+	}
+	old := new(dns.Msg)
+	if err := old.Unpack(first); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := m.Answer[1].(*dns.RRSIG), old.Answer[1].(*dns.RRSIG); a.Inception <= b.Inception || a.Expiration <= b.Expiration {
+		t.Errorf("next epoch: %v, last epoch %v", a, b)
+	}
 
 	q.edit = nil
 	in0, err := q.msg().Pack()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.AnswerWire(in0, false, out)
-	if c := h.Stats().Compiled(); c != 1 {
-		t.Errorf("DO=0 of a signed zone: %d compiled answers, want 1", c)
+	m = new(dns.Msg)
+	if err := m.Unpack(h.AnswerWire(in0, false, out)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.Answer) + len(m.Extra); n != 3 {
+		t.Errorf("DO=0 of a signed zone: %d records, want SRV, A and OPT", n)
 	}
 
 	u := resolver.NewHandler(zonetest.Excerpt(t), 0, nil)
-	for range 3 {
-		u.AnswerWire(in, false, out)
+	m = new(dns.Msg)
+	if err := m.Unpack(u.AnswerWire(in, false, out)); err != nil {
+		t.Fatal(err)
 	}
-	if c := u.Stats().Compiled(); c != 3 {
-		t.Errorf("unsigned zone: %d compiled answers for DO=1, want 3", c)
+	if c := u.Stats().Compiled(); c != 1 || len(m.Answer) != 1 {
+		t.Errorf("unsigned zone, DO=1: %d compiled answers, answer %v", c, m.Answer)
 	}
+}
+
+// doVariants are the ways a validating resolver asks: DO=1 over UDP
+// with several payload sizes (512 truncates many signed answers), with
+// a cookie, and over TCP.
+var doVariants = []variant{
+	{"udp-1232-do", false, true, true, 1232, false},
+	{"udp-4096-do", false, true, true, 4096, false},
+	{"udp-512-do", false, true, true, 512, false},
+	{"udp-1232-cookie-do", false, true, true, 1232, true},
+	{"tcp-do", true, true, true, 65535, false},
+}
+
+// packDO is pack with DO=1, and the CO flag when co is set.
+func packDO(t testing.TB, q querymix.Query, v variant, id uint16, odd, co bool) []byte {
+	in := pack(t, q, v, id, odd)
+	if co {
+		// The OPT is the last record: its TTL's flags follow its CLASS.
+		in[len(in)-4-len(optionBytes(v))] |= 0x40
+	}
+	return in
+}
+
+// optionBytes is the EDNS options pack writes for v.
+func optionBytes(v variant) []byte {
+	if v.cookie {
+		return make([]byte, 4+8) // code, length, an 8-byte client cookie
+	}
+	return nil
+}
+
+// TestSignedWireEqualsMsgPath is TestWireEqualsMsgPath for DO=1 queries to
+// the full registry's zone signed: the compiled path (stored names'
+// signed answers, port names and denials signed per query) and Respond
+// must give the same bytes, over the benchmark query mix in every DO
+// variant and a sample of every kind of name (answerKinds) in one variant
+// each in turn, plus questions for NSEC and RRSIG at each kind. Every
+// other question is in mixed case, every third sets CO; a sample of the
+// replies is checked as a validator would.
+func TestSignedWireEqualsMsgPath(t *testing.T) {
+	snap := signedFull(t)
+	h := resolver.NewHandler(snap, 0, nil)
+	samples := [][]querymix.Query{querymix.Generate(zonetest.FullRegistry(t), zonetest.Origin, 600, 5)}
+	for _, k := range answerKinds(t) {
+		qs := k.qs
+		for i, q := range k.qs {
+			if i%5 == 0 {
+				qs = append(qs, querymix.Query{Name: q.Name, Type: dns.TypeNSEC}, querymix.Query{Name: q.Name, Type: dns.TypeRRSIG})
+			}
+		}
+		samples = append(samples, qs)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	out := make([]byte, 0, 65535)
+	n, validated := 0, 0
+	compare := func(q querymix.Query, v variant, id uint16, odd, co bool) {
+		if odd {
+			q.Name = mixCase(rng, q.Name)
+		}
+		in := packDO(t, q, v, id, odd, co)
+		got := h.AnswerWire(in, v.tcp, out)
+		if !resolver.EndsWithOPT(got) {
+			t.Fatalf("%s %s: the reply's OPT is not its last record", q, v.name)
+		}
+		want := h.AnswerViaMsg(in, v.tcp)
+		if !bytes.Equal(got, want) {
+			g, w := new(dns.Msg), new(dns.Msg)
+			g.Unpack(got)
+			w.Unpack(want)
+			t.Fatalf("%s %s co=%v: compiled reply differs (%d bytes, want %d):\n%v\nwant\n%v", q, v.name, co, len(got), len(want), g, w)
+		}
+		n++
+		if n%7 == 0 {
+			m := new(dns.Msg)
+			if err := m.Unpack(got); err != nil {
+				t.Fatal(err)
+			}
+			if !m.Truncated && q.Type != dns.TypeRRSIG && (m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError) {
+				validate(t, snap, m)
+				validated++
+			}
+		}
+	}
+	for s, qs := range samples {
+		for i, q := range qs {
+			if s > 0 {
+				compare(q, doVariants[i%len(doVariants)], uint16(i), i/len(doVariants)%2 == 1, i%3 == 0)
+				continue
+			}
+			for j, v := range doVariants {
+				compare(q, v, uint16(i*len(doVariants)+j), (i+j)%2 == 1, (i+j)%3 == 0)
+			}
+		}
+	}
+	if m := h.Stats().Message(); m != 0 {
+		t.Errorf("%d DO=1 queries answered on dns.Msg values", m)
+	}
+	t.Logf("%d replies compared, %d validated", n, validated)
+}
+
+// TestSignedAnswersAllocateNothing: once signed, a DO=1 answer of every
+// kind (answerKinds) costs no allocation, in every DO variant: stored
+// names copy their signed answers, and port names and names that do not
+// exist find their signatures in the cache without allocating. So does
+// a random-subdomain flood whose names were signed before.
+func TestSignedAnswersAllocateNothing(t *testing.T) {
+	h := resolver.NewHandler(signedFull(t), 0, nil)
+	out := make([]byte, 0, 65535)
+	check := func(name string, qs [][]byte, tcp bool) {
+		t.Helper()
+		for _, q := range qs {
+			h.AnswerWire(q, tcp, out) // signed on first use
+		}
+		i := 0
+		if n := testing.AllocsPerRun(len(qs), func() {
+			h.AnswerWire(qs[i%len(qs)], tcp, out)
+			i++
+		}); n != 0 {
+			t.Errorf("%s: %.2f allocations per answer", name, n)
+		}
+	}
+	for _, k := range answerKinds(t) {
+		for j, v := range doVariants {
+			qs := make([][]byte, min(len(k.qs), 60))
+			for i := range qs {
+				qs[i] = packDO(t, k.qs[i*len(k.qs)/len(qs)], v, uint16(i), i%2 == 0, (i+j)%3 == 0)
+			}
+			check(k.name+"/"+v.name, qs, v.tcp)
+		}
+	}
+	var flood [][]byte
+	for _, q := range querymix.Flood(zonetest.Origin, 300, 7) {
+		flood = append(flood, packDO(t, q, doVariants[0], 1, false, false))
+	}
+	check("flood", flood, false)
 }
 
 // TestSignedTruncation: a signed answer too large for UDP loses its

@@ -59,8 +59,10 @@ func FuzzAnswerWire(f *testing.F) {
 
 // FuzzSignedAnswerWire sends arbitrary packets to a handler of a signed
 // zone: it must never panic, every reply must unpack and fit the
-// transport, and a NOERROR or NXDOMAIN reply to a DO=1 query must carry
-// signatures that verify (compact denial included, for any name).
+// transport, a packet the wire path takes must get exactly the reply the
+// dns.Msg path gives, and a NOERROR or NXDOMAIN reply to a DO=1 query
+// must carry signatures that verify (compact denial included, for any
+// name).
 func FuzzSignedAnswerWire(f *testing.F) {
 	for _, q := range []struct {
 		name string
@@ -79,6 +81,11 @@ func FuzzSignedAnswerWire(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, tcp := range []bool{false, true} {
 			a := h.AnswerWire(in, tcp, make([]byte, 0, 512))
+			if resolver.ParsesAsPlain(in) {
+				if b := h.AnswerViaMsg(in, tcp); !bytes.Equal(a, b) {
+					t.Fatalf("tcp=%v: wire and dns.Msg replies differ:\n% x\n% x", tcp, a, b)
+				}
+			}
 			if a == nil {
 				continue
 			}

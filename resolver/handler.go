@@ -277,11 +277,24 @@ func setRcode(resp *dns.Msg, rcode int) *dns.Msg {
 	return resp
 }
 
+// fits reports whether resp packed takes at most size bytes. miekg/dns's
+// Len counts an RRSIG's signature as base64.DecodedLen of its text, two
+// octets more than an ECDSA signature with its padding holds: a signed
+// reply so measured would be cut when it fits. Len never counts less
+// than Pack writes, so only a reply it puts over size is packed.
+func fits(resp *dns.Msg, size int) bool {
+	if resp.Len() <= size {
+		return true
+	}
+	b, err := resp.Pack()
+	return err == nil && len(b) <= size
+}
+
 // fitUDP makes resp fit size bytes: first without the additional records
 // (other than OPT), then as an empty, truncated reply that tells the
 // client to retry over TCP.
 func fitUDP(resp *dns.Msg, size int) {
-	if resp.Len() <= size {
+	if fits(resp, size) {
 		return
 	}
 	opt := resp.IsEdns0()
@@ -289,7 +302,7 @@ func fitUDP(resp *dns.Msg, size int) {
 	if opt != nil {
 		resp.Extra = []dns.RR{opt}
 	}
-	if resp.Len() <= size {
+	if fits(resp, size) {
 		return
 	}
 	resp.Truncated = true

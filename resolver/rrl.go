@@ -22,7 +22,9 @@ import (
 //   - a positive answer (and a truncated one) to the query name and type,
 //   - NODATA to the query name,
 //   - NXDOMAIN to the zone that holds the name (the owner of the SOA in the
-//     reply's authority section), so a random-subdomain flood is one account,
+//     reply's authority section), so a random-subdomain flood is one account;
+//     so is a compact denial (RFC 9824), the NOERROR that says the same to a
+//     DNSSEC query,
 //   - an error (REFUSED, FORMERR, NOTIMP, BADVERS, BADCOOKIE...) to the
 //     prefix alone.
 //
@@ -394,8 +396,63 @@ func classifyReply(resp []byte) (cls rrlClass, nameOff int, qtype uint16) {
 		// A truncated reply stands for the answer it could not hold.
 		return classAnswer, 12, qtype
 	default:
+		if zone := zoneOfCompactDenial(resp, qEnd+4); zone >= 0 {
+			// RFC 9824 §3: a name that does not exist, to a query with
+			// DO=1. Accounted as a NODATA to the query name, a
+			// random-subdomain flood with DO=1 would be as many accounts
+			// as names, and never limited.
+			return classNXDomain, zone, qtype
+		}
 		return classNoData, 12, qtype
 	}
+}
+
+// zoneOfCompactDenial returns, for a NOERROR reply with no answer whose
+// answer section would start at off, the owner of the SOA in its
+// authority section when that section also holds an NSEC whose type
+// bitmap has NXNAME (RFC 9824 §3: the name does not exist); -1 otherwise.
+func zoneOfCompactDenial(resp []byte, off int) int {
+	ns := int(binary.BigEndian.Uint16(resp[8:]))
+	soa, nxname := -1, false
+	for range ns {
+		owner := off
+		if off = skipName(resp, off); off < 0 || off+10 > len(resp) {
+			return -1
+		}
+		typ, end := binary.BigEndian.Uint16(resp[off:]), off+10+int(binary.BigEndian.Uint16(resp[off+8:]))
+		if end > len(resp) {
+			return -1
+		}
+		switch typ {
+		case dns.TypeSOA:
+			soa = owner
+		case dns.TypeNSEC:
+			nxname = nxname || nsecHasNXNAME(resp[off+10:end])
+		}
+		off = end
+	}
+	if !nxname {
+		return -1
+	}
+	return soa
+}
+
+// nsecHasNXNAME reports whether an NSEC's RDATA (next name, uncompressed,
+// then the type bitmap, RFC 4034 §4.1.2) lists the NXNAME meta-type (128:
+// window 0, octet 16, its high bit).
+func nsecHasNXNAME(rd []byte) bool {
+	off := skipName(rd, 0)
+	for off >= 0 && off+2 <= len(rd) {
+		window, n := rd[off], int(rd[off+1])
+		if off+2+n > len(rd) {
+			return false
+		}
+		if window == 0 {
+			return n > 16 && rd[off+2+16]&0x80 != 0
+		}
+		off += 2 + n
+	}
+	return false
 }
 
 // zoneOfNXDomain finds the owner of the SOA record in the authority

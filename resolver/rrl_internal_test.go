@@ -10,9 +10,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
+	"github.com/svcdns/svcdns/dnssec"
 	"github.com/svcdns/svcdns/internal/zonetest"
+	"github.com/svcdns/svcdns/zone"
 )
 
 // packQuery packs a query for name and qtype with EDNS(0), or without
@@ -99,6 +102,69 @@ func TestClassifyReply(t *testing.T) {
 		if cls, _, _ := classifyReply(b); cls != classError {
 			t.Errorf("unreadable reply %x: class %s, want error", b, rrlClassNames[cls])
 		}
+	}
+}
+
+// TestClassifyCompactDenial: a signed zone's answer to a DO=1 query for
+// a name that does not exist is a NOERROR with an NSEC whose bitmap has
+// NXNAME (RFC 9824): accounted as the NXDOMAIN it stands for, to the
+// zone, so that a random-subdomain flood with DO=1 is one account. With
+// CO it is an NXDOMAIN anyway; a signed NODATA stays a NODATA.
+func TestClassifyCompactDenial(t *testing.T) {
+	now := time.Now()
+	key, err := dnssec.GenerateKey(zonetest.Origin, dns.ECDSAP256SHA256, true, now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, err := dnssec.NewSigner(zonetest.Origin, []*dnssec.Key{key}, dnssec.DefaultPolicy, dnssec.NewCache(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := zone.DefaultOptions(zonetest.Origin)
+	opts.Signer = sg
+	snap, err := zone.Build(zonetest.ExcerptRegistry(t), opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(snap, 0, nil)
+	do := func(co bool) func(*dns.Msg) {
+		return func(m *dns.Msg) {
+			m.IsEdns0().SetDo()
+			if co {
+				m.IsEdns0().Hdr.Ttl |= 1 << 14 // RFC 9824 §4: Compact Answers OK
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		qtype   uint16
+		edit    func(*dns.Msg)
+		rcode   int
+		class   rrlClass
+		keyName string
+	}{
+		{"r8f3k2.ports.local.", dns.TypeA, do(false), dns.RcodeSuccess, classNXDomain, "ports.local."},
+		{"_NoSuch._TCP.ports.local.", dns.TypeSRV, do(false), dns.RcodeSuccess, classNXDomain, "ports.local."},
+		{"r8f3k2.ports.local.", dns.TypeA, do(true), dns.RcodeNameError, classNXDomain, "ports.local."},
+		{"r8f3k2.ports.local.", dns.TypeA, nil, dns.RcodeNameError, classNXDomain, "ports.local."},
+		{"_rets._tcp.ports.local.", dns.TypeA, do(false), dns.RcodeSuccess, classNoData, "_rets._tcp.ports.local."},
+		{"_udp.ports.local.", dns.TypeTXT, do(false), dns.RcodeSuccess, classNoData, "_udp.ports.local."},
+		{"_6081._udp.ports.local.", dns.TypeSRV, do(false), dns.RcodeSuccess, classNoData, "_6081._udp.ports.local."},
+		{"_rets._tcp.ports.local.", dns.TypeSRV, do(false), dns.RcodeSuccess, classAnswer, "_rets._tcp.ports.local."},
+	} {
+		t.Run(fmt.Sprintf("%s/%s", tc.name, dns.Type(tc.qtype)), func(t *testing.T) {
+			resp := h.AnswerWire(packQuery(t, tc.name, tc.qtype, 1232, tc.edit), false, make([]byte, 0, 4096))
+			if rcode := int(resp[3] & 0xF); rcode != tc.rcode {
+				t.Fatalf("rcode %s, want %s", dns.RcodeToString[rcode], dns.RcodeToString[tc.rcode])
+			}
+			cls, off, _ := classifyReply(resp)
+			if cls != tc.class {
+				t.Fatalf("class %s, want %s", rrlClassNames[cls], rrlClassNames[tc.class])
+			}
+			if got := wireNameString(resp, off); got != tc.keyName {
+				t.Errorf("keyed on %q, want %q", got, tc.keyName)
+			}
+		})
 	}
 }
 

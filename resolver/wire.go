@@ -22,6 +22,7 @@ type wireQuery struct {
 	qclass  uint16
 	edns    bool
 	do      bool
+	co      bool // Compact Answers OK (RFC 9824 §4)
 	udpSize uint16
 	// lower holds the question name in wire form, lower-cased (ASCII),
 	// for finding it in the zone; the reply repeats the client's bytes.
@@ -44,7 +45,7 @@ func parseWire(b []byte) (q wireQuery, ok bool) {
 // parseWireInto is parseWire filling in q, which the answer path keeps on
 // its stack.
 func parseWireInto(b []byte, q *wireQuery) bool {
-	q.edns, q.do, q.udpSize = false, false, 0
+	q.edns, q.do, q.co, q.udpSize = false, false, false, 0
 	if len(b) < 12+5 {
 		return false
 	}
@@ -106,6 +107,7 @@ func parseWireInto(b []byte, q *wireQuery) bool {
 			return false
 		}
 		q.do = b[off+7]&0x80 != 0
+		q.co = b[off+7]&0x40 != 0
 		rdlen := int(binary.BigEndian.Uint16(b[off+9:]))
 		off += 11 + rdlen
 	}

@@ -9,8 +9,6 @@ import (
 
 // Question is what AppendAnswer answers, as the answer path reads it off
 // the wire.
-//
-// DNSSEC (#14) adds the query's DO bit here, to pick signed answers.
 type Question struct {
 	// Name is the question name in wire form, uncompressed, lower-cased
 	// (ASCII, RFC 4343); Contains must report it in the zone.
@@ -23,6 +21,9 @@ type Question struct {
 	// and Reply.Truncated is set (RFC 2181 §9): the client is to ask
 	// again over TCP (RFC 7766).
 	Room int
+	// DNSSEC is the query's DO bit (RFC 3225): a signed zone answers with
+	// its signed answers (signed.go).
+	DNSSEC bool
 }
 
 // Reply says what AppendAnswer wrote after the question.
@@ -43,6 +44,10 @@ type Reply struct {
 	// question's first label without its underscore. The resolver says so
 	// in an Extended DNS Error (RFC 8914).
 	Invalid registry.Rule
+	// Err says that a signed answer could not be signed: nothing was
+	// written, and the reply is to be a SERVFAIL, never an answer that
+	// fails validation further on.
+	Err error
 }
 
 // Contains reports whether the wire name (lower case) is the origin or a
@@ -68,6 +73,9 @@ func (s *Snapshot) AppendAnswer(msg []byte, q Question) ([]byte, Reply) {
 		panic("zone: AppendAnswer: msg is not a header and the question of q.Name, or q.Name is not in the zone")
 	}
 	rel := q.Name[:o]
+	if q.DNSSEC && s.sig != nil {
+		return s.appendSigned(msg, q, rel)
+	}
 	n := s.find(rel)
 	if n != nil && n.flags()&nodeENT == 0 {
 		for i := range n.count() {

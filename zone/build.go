@@ -39,6 +39,7 @@ type Snapshot struct {
 	blobs     [][]byte // chunks of compiled answers
 	index     nameIndex
 	neg       negatives
+	sig       *signedMemo // a signed zone's DO=1 answers, made as asked
 
 	signed signedZone // made on first use when the zone is signed
 	types  []string   // the DNS-SD service types, _NAME._PROTO.ORIGIN

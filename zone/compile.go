@@ -110,20 +110,26 @@ type nameIndex struct {
 // find returns the record of the name whose labels above the origin are
 // rel (wire form, lower case), or nil.
 func (s *Snapshot) find(rel []byte) nameRec {
+	n, _ := s.findSlot(rel)
+	return n
+}
+
+// findSlot is find, also returning the name's slot in the index.
+func (s *Snapshot) findSlot(rel []byte) (nameRec, int) {
 	h := maphash.Bytes(s.index.seed, rel)
 	tag := h >> 32
 	mask := uint64(len(s.index.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		v := s.index.slots[i]
 		if v == 0 {
-			return nil
+			return nil, -1
 		}
 		if v>>32 != tag {
 			continue
 		}
 		n := nameRec(s.names[uint32(v)-1:])
 		if key := n.key(); len(key) == len(rel) && equalFold(key, rel) {
-			return n
+			return n, int(i)
 		}
 	}
 }
@@ -159,6 +165,14 @@ type compiler struct {
 	hostName string
 	host     *bnode
 	err      error
+	// same finds a blob already written with the same bytes, by their
+	// hash: a third of the full zone's compiled bytes repeat (the NODATA
+	// answers of names of one length, services' records alike under
+	// their aliases' and instances' names), and such blobs are written
+	// once. A blob's bytes are all its answer depends on: the names in
+	// it point into the question, whichever name that is.
+	same     map[uint64]uint32
+	sameSeed maphash.Seed
 }
 
 // compile turns the build nodes into the compiled zone, on every CPU.
@@ -174,6 +188,7 @@ func (s *Snapshot) compile() error {
 		c := &cs[w]
 		c.s = s
 		c.answers = make([]answer, 0, 4*chunk) // a service's name has 4, its instance 3
+		c.same, c.sameSeed = make(map[uint64]uint32, 2*chunk), maphash.MakeSeed()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -223,6 +238,7 @@ func (s *Snapshot) compile() error {
 		}
 	}
 	s.buildIndex()
+	s.initSigned()
 	return s.compileNegatives()
 }
 
@@ -340,6 +356,18 @@ func (c *compiler) compileAnswer(n *bnode, qtype uint16, flags uint8) {
 	binary.BigEndian.PutUint16(h[4:], uint16(len(c.ans)))
 	binary.BigEndian.PutUint16(h[6:], uint16(len(c.auth)))
 	binary.BigEndian.PutUint16(h[8:], uint16(len(c.ad)))
+	var mh maphash.Hash
+	mh.SetSeed(c.sameSeed)
+	mh.Write(h[:])
+	mh.Write(body)
+	sum := mh.Sum64()
+	if off, ok := c.same[sum]; ok {
+		if b := c.blobs[off>>blobChunkBits][off&(blobChunk-1):]; len(b) >= blobHeader+len(body) &&
+			string(b[:blobHeader]) == string(h[:]) && string(b[blobHeader:blobHeader+len(body)]) == string(body) {
+			c.answers = append(c.answers, answer{qtype: qtype, flags: flags | uint8(out), off: off})
+			return
+		}
+	}
 	last := len(c.blobs) - 1
 	if last < 0 || len(c.blobs[last])+blobHeader+len(body) > blobChunk {
 		c.blobs = append(c.blobs, make([]byte, 0, blobChunk))
@@ -348,6 +376,7 @@ func (c *compiler) compileAnswer(n *bnode, qtype uint16, flags uint8) {
 	off := uint32(last)<<blobChunkBits | uint32(len(c.blobs[last]))
 	c.answers = append(c.answers, answer{qtype: qtype, flags: flags | uint8(out), off: off})
 	c.blobs[last] = append(append(c.blobs[last], h[:]...), body...)
+	c.same[sum] = off
 }
 
 // resolve finds the records answering a node's name for qtype in the
@@ -481,6 +510,7 @@ type negatives struct {
 	// strictly below the origin, longest first.
 	mname, rname []string
 	tmpl         []negTemplate // by case: im*(len(rname)+1) + ir
+	soa          string        // the SOA's RDATA
 }
 
 type negTemplate struct {
@@ -512,6 +542,7 @@ func negCase(name []byte, suffixes []string) int {
 
 func (s *Snapshot) compileNegatives() error {
 	rd := s.b.nodes[s.originWire].get(dns.TypeSOA).rdata[0]
+	s.neg.soa = rd
 	m := nameLen(rd)
 	s.neg.mname = s.belowOrigin(lowerWire(rd[:m]))
 	s.neg.rname = s.belowOrigin(lowerWire(rd[m : m+nameLen(rd[m:])]))

@@ -53,7 +53,7 @@ func (d *daemon) serveHTTP(addr string) (func(), error) {
 
 var (
 	descQueries = prometheus.NewDesc("svcdns_queries_total", "Queries answered, by query type and kind of reply (answer, nodata, nxdomain, refused, formerr, truncated: sent empty with TC=1 for a retry over TCP, ...).", []string{"qtype", "kind"}, nil)
-	descPath    = prometheus.NewDesc("svcdns_answer_path_total", "Queries by answer path: compiled (written from the compiled zone) or message (unpacked and answered on dns.Msg values: DNSSEC with DO=1, TSIG-signed, EDNS versions above 0, malformed and other unusual queries).", []string{"path"}, nil)
+	descPath    = prometheus.NewDesc("svcdns_answer_path_total", "Queries by answer path: compiled (written from the compiled zone) or message (unpacked and answered on dns.Msg values: TSIG-signed, EDNS versions above 0, malformed and other unusual queries). DNSSEC answers (DO=1) are compiled ones.", []string{"path"}, nil)
 	descLatency = prometheus.NewDesc("svcdns_query_duration_seconds", "Time the handler spent per query (parse, lookup, write), timed on one query in 16.", nil, nil)
 	descRecords = prometheus.NewDesc("svcdns_zone_records", "Records in the zone served (port names aside).", nil, nil)
 	descSerial  = prometheus.NewDesc("svcdns_zone_serial", "SOA serial of the zone served.", nil, nil)
