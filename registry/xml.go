@@ -108,9 +108,15 @@ func parseXMLSequential(r *Registry, data []byte) ([]Diagnostic, error) {
 }
 
 func (r *Registry) resolveAll(assignees, contacts [][]string) {
+	// The parties of every record share one array.
+	n := 0
 	for i := range r.Records {
-		r.Records[i].Assignee = r.resolveParties(assignees[i])
-		r.Records[i].Contact = r.resolveParties(contacts[i])
+		n += len(assignees[i]) + len(contacts[i])
+	}
+	parties := make([]Party, 0, n)
+	for i := range r.Records {
+		parties, r.Records[i].Assignee = r.resolveParties(parties, assignees[i])
+		parties, r.Records[i].Contact = r.resolveParties(parties, contacts[i])
 	}
 }
 
@@ -133,19 +139,21 @@ func xmlFatal(d *xml.Decoder, err error) error {
 	return fmt.Errorf("%w: line %d, column %d: %s", ErrMalformed, line, col, xmlErrMsg(err))
 }
 
-func (r *Registry) resolveParties(ids []string) []Party {
+// resolveParties appends the parties ids name to buf and returns buf and
+// them (nil for none), capped so that appending to them copies.
+func (r *Registry) resolveParties(buf []Party, ids []string) ([]Party, []Party) {
 	if len(ids) == 0 {
-		return nil
+		return buf, nil
 	}
-	out := make([]Party, len(ids))
-	for i, id := range ids {
+	start := len(buf)
+	for _, id := range ids {
 		if p, ok := r.People[id]; ok {
-			out[i] = p
+			buf = append(buf, p)
 		} else {
-			out[i] = Party{ID: id}
+			buf = append(buf, Party{ID: id})
 		}
 	}
-	return out
+	return buf, buf[start:len(buf):len(buf)]
 }
 
 // xmlRecord reads one <record>. Person xrefs inside <assignee> are the

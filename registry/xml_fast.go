@@ -18,6 +18,7 @@ import (
 // checks it.
 func xmlRecordsFast(b []byte, base int) (recs []Record, assignees, contacts [][]string, ok bool) {
 	recs = make([]Record, 0, bytes.Count(b, []byte("<record"))+1)
+	assignees, contacts = make([][]string, 0, cap(recs)), make([][]string, 0, cap(recs))
 	line, pos := 1, 0 // the line pos is on, 1-based within b
 	for {
 		for pos < len(b) && (b[pos] == ' ' || b[pos] == '\t' || b[pos] == '\n') {
@@ -56,6 +57,9 @@ func xmlRecordsFast(b []byte, base int) (recs []Record, assignees, contacts [][]
 type xmlScanner struct {
 	b []byte
 	i int
+	// attrs holds the attributes of the last start tag; every caller
+	// reads them before the next one.
+	attrs []xmlAttr
 }
 
 type xmlAttr struct {
@@ -167,6 +171,11 @@ func (s *xmlScanner) mixed(name []byte, empty bool) (string, bool) {
 	if empty {
 		return "", true
 	}
+	// Most elements hold plain text: it is taken as it is written, with
+	// one allocation.
+	if text, ok := s.plainText(name); ok {
+		return text, true
+	}
 	var out []byte
 	open := [][]byte{name}
 	for len(open) > 0 {
@@ -207,6 +216,27 @@ func (s *xmlScanner) mixed(name []byte, empty bool) (string, bool) {
 		}
 	}
 	return string(out), true
+}
+
+// plainText reads character data without entities up to the end tag of
+// name, and that end tag; ok is false, having moved nothing, where the
+// element holds anything else.
+func (s *xmlScanner) plainText(name []byte) (string, bool) {
+	start := s.i
+	end := bytes.IndexByte(s.b[start:], '<')
+	if end < 0 || bytes.IndexByte(s.b[start:start+end], '&') >= 0 {
+		return "", false
+	}
+	end += start
+	if _, ok := s.text(nil, false); !ok || s.i != end {
+		s.i = start
+		return "", false
+	}
+	if tag, ok := s.endTag(); !ok || !bytes.Equal(tag, name) {
+		s.i = start
+		return "", false
+	}
+	return string(s.b[start:end]), true
 }
 
 // text reads the character data at s.i, up to the next '<', and appends
@@ -275,6 +305,8 @@ func (s *xmlScanner) startTag() (name []byte, attrs []xmlAttr, empty, ok bool) {
 	if name, ok = s.name(); !ok {
 		return nil, nil, false, false
 	}
+	attrs = s.attrs[:0]
+	defer func() { s.attrs = attrs[:0] }()
 	for {
 		sp := s.space()
 		if s.i >= len(s.b) {
@@ -320,6 +352,14 @@ func (s *xmlScanner) attrValue() (string, bool) {
 	}
 	q := s.b[s.i]
 	s.i++
+	// A value without entities is taken as it is written.
+	if n := bytes.IndexByte(s.b[s.i:], q); n >= 0 {
+		v := s.b[s.i : s.i+n]
+		if bytes.IndexByte(v, '&') < 0 && bytes.IndexByte(v, '<') < 0 && plainASCII(v) {
+			s.i += n + 1
+			return string(v), true
+		}
+	}
 	var out []byte
 	for s.i < len(s.b) {
 		c := s.b[s.i]
@@ -349,6 +389,17 @@ func (s *xmlScanner) attrValue() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// plainASCII reports whether b holds only printable ASCII, which an
+// attribute value keeps as it is written.
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // endTag reads </name>.

@@ -57,6 +57,10 @@ type builder struct {
 	// last and lastWire are the owner add was last given, in both forms:
 	// records come in runs of one owner.
 	last, lastWire string
+	// nodeSlab and setSlab are where new nodes and their sets are taken
+	// from, a chunk at a time: start-up makes tens of thousands of each.
+	nodeSlab []bnode
+	setSlab  []bset
 }
 
 // bnode is one owner name and its RRsets, in answer-preference order.
@@ -164,12 +168,20 @@ func (s *Snapshot) node(owner string) *bnode {
 	n := s.b.lookup(owner)
 	if n == nil {
 		key := lowerWire(owner)
-		n = &bnode{owner: owner, key: key}
+		if len(s.b.nodeSlab) == 0 {
+			s.b.nodeSlab = make([]bnode, slabChunk)
+		}
+		n = &s.b.nodeSlab[0]
+		s.b.nodeSlab = s.b.nodeSlab[1:]
+		n.owner, n.key = owner, key
 		s.b.nodes[key] = n
 		s.b.order = append(s.b.order, n)
 	}
 	return n
 }
+
+// slabChunk is how many build nodes are allocated at a time.
+const slabChunk = 1024
 
 // addWire adds one record in wire form at a wire owner name.
 func (s *Snapshot) addWire(owner string, typ uint16, ttl uint32, rdata string) {
@@ -192,7 +204,11 @@ func (s *Snapshot) addSet(n *bnode, typ uint16, ttl uint32, rdata []string) {
 		return
 	}
 	if n.sets == nil {
-		n.sets = make([]bset, 0, 3)
+		if len(s.b.setSlab) < 3 {
+			s.b.setSlab = make([]bset, 3*slabChunk)
+		}
+		n.sets = s.b.setSlab[:0:3]
+		s.b.setSlab = s.b.setSlab[3:]
 	}
 	n.sets = append(n.sets, bset{typ: typ, ttl: ttl, rdata: rdata[:len(rdata):len(rdata)]})
 }
@@ -308,8 +324,9 @@ type serviceGroup struct {
 // registry order. Rows without a protocol have no _PROTO label to live
 // under and are not served (README, "Registry rows in the zone").
 func groupServices(reg *registry.Registry) ([]registry.Key, map[registry.Key]*serviceGroup) {
-	groups := map[registry.Key]*serviceGroup{}
-	var keys []registry.Key
+	groups := make(map[registry.Key]*serviceGroup, len(reg.Records))
+	keys := make([]registry.Key, 0, len(reg.Records))
+	slab := make([]serviceGroup, len(reg.Records))
 	for i := range reg.Records {
 		r := &reg.Records[i]
 		if r.Name == "" || r.Proto == registry.ProtoNone {
@@ -321,7 +338,7 @@ func groupServices(reg *registry.Registry) ([]registry.Key, map[registry.Key]*se
 		k := r.Key()
 		g := groups[k]
 		if g == nil {
-			g = &serviceGroup{}
+			g, slab = &slab[0], slab[1:]
 			groups[k] = g
 			keys = append(keys, k)
 		}
@@ -337,7 +354,7 @@ func groupServices(reg *registry.Registry) ([]registry.Key, map[registry.Key]*se
 // browseTypes returns the service types DNS-SD lists (browsable, and not
 // an alias), in registry order.
 func browseTypes(keys []registry.Key, groups map[registry.Key]*serviceGroup, origin string) ([]serviceType, error) {
-	var types []serviceType
+	types := make([]serviceType, 0, len(keys))
 	for _, k := range keys {
 		if len(groups[k].recs) > 0 && browsable(k) {
 			owner, err := ServiceOwner(k.Name, k.Proto, origin)

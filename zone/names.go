@@ -12,6 +12,7 @@ import (
 // §5.1): special characters behind a backslash, others as \DDD.
 func escapeLabel(s string) string {
 	var b strings.Builder
+	b.Grow(len(s) + 2) // room for an escape or two without growing
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
