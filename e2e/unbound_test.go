@@ -2,12 +2,15 @@ package e2e_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,24 +51,62 @@ stub-zone:
 	stub-addr: 127.0.0.1@%[3]s
 `
 
-// freePort returns a loopback port free for both UDP and TCP just now.
+// freePort returns a port free for both UDP and TCP on 127.0.0.1, for a
+// server a test starts. It is drawn below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), where the kernel never puts the source
+// port of an outgoing socket: a port from that range, found free and closed
+// again, could be taken by any client of a parallel test (dig, a Go
+// resolver) before the server binds it, which happened under load. Ports
+// handed out are remembered, so two tests of this process never get the
+// same one.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	lo, hi := 10000, ephemeralLow()
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	for range 1000 {
+		port := lo + rand.IntN(hi-lo)
+		if freePorts.given[port] {
+			continue
 		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
+		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		pc.Close()
-		if err == nil {
-			l.Close()
-			return port
+		if err != nil {
+			continue
 		}
+		l.Close()
+		freePorts.given[port] = true
+		return port
 	}
-	t.Fatal("no free port for UDP and TCP")
+	t.Fatalf("no free port for UDP and TCP in %d-%d", lo, hi-1)
 	return 0
+}
+
+// freePorts holds the ports freePort handed out.
+var freePorts = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, 32768
+// when it cannot be read or leaves too little room below it.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	if n, err := strconv.Atoi(f[0]); err == nil && n >= 20000 {
+		return n
+	}
+	return 32768
 }
 
 // startUnbound runs Unbound in the foreground with stub-zone ports.local
