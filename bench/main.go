@@ -181,20 +181,29 @@ type report struct {
 	skipped  []string
 }
 
+// buildInto makes the work directory dir (absolute) and builds svcdns
+// into it, returning both paths.
+func buildInto(dir string) (out, bin string, err error) {
+	if out, err = filepath.Abs(dir); err != nil {
+		return "", "", err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(out, "svcdns-bin")
+	fmt.Println("building svcdns")
+	if err := sh("go", "build", "-o", bin, "./cmd/svcdns"); err != nil {
+		return "", "", err
+	}
+	return out, bin, nil
+}
+
 func run(o options) error {
 	if err := ensureTools(); err != nil {
 		return err
 	}
-	out, err := filepath.Abs(o.outDir)
+	out, bin, err := buildInto(o.outDir)
 	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	bin := filepath.Join(out, "svcdns-bin")
-	fmt.Println("building svcdns")
-	if err := sh("go", "build", "-o", bin, "./cmd/svcdns"); err != nil {
 		return err
 	}
 	zoneFile := filepath.Join(out, "ports.local.zone")

@@ -46,16 +46,8 @@ func runTransports(o options) error {
 	if err := ensureTransportTools(); err != nil {
 		return err
 	}
-	out, err := filepath.Abs(filepath.Join(o.outDir, "transports"))
+	out, bin, err := buildInto(filepath.Join(o.outDir, "transports"))
 	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	bin := filepath.Join(out, "svcdns-bin")
-	fmt.Println("building svcdns")
-	if err := sh("go", "build", "-o", bin, "./cmd/svcdns"); err != nil {
 		return err
 	}
 	zoneFile := filepath.Join(out, "ports.local.zone")

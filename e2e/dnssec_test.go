@@ -121,9 +121,6 @@ const validatingUnboundConf = `server:
 // address and log path.
 func startValidatingUnbound(t *testing.T, stubs []stub, anchors []string) (addr, logPath string) {
 	t.Helper()
-	bin := testenv.Tool(t, "unbound")
-	check := testenv.Tool(t, "unbound-checkconf")
-	dir := t.TempDir()
 	var ta, st strings.Builder
 	for _, a := range anchors {
 		fmt.Fprintf(&ta, "\ttrust-anchor-file: %q\n", a)
@@ -135,49 +132,9 @@ func startValidatingUnbound(t *testing.T, stubs []stub, anchors []string) (addr,
 		}
 		fmt.Fprintf(&st, "stub-zone:\n\tname: %q\n\tstub-addr: %s@%s\n", s.zone, host, port)
 	}
-	port := freePort(t)
-	conf := filepath.Join(dir, "unbound.conf")
-	logPath = filepath.Join(dir, "unbound.log")
-	opsWriteFile(t, conf, fmt.Appendf(nil, validatingUnboundConf, dir, port, ta.String(), st.String(), filepath.Join(dir, "unbound.pid"), logPath))
-	runTool(t, check, conf)
-	cmd := exec.Command(bin, "-d", "-c", conf)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start unbound: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	exited := false
-	t.Cleanup(func() {
-		if !exited {
-			stopProcess(t, "unbound", cmd, done)
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("unbound output:\n%s\nunbound log:\n%s", out.String(), tail(string(log), 32<<10))
-		}
+	return runUnbound(t, func(dir string, port int, pidfile, logPath string) string {
+		return fmt.Sprintf(validatingUnboundConf, dir, port, ta.String(), st.String(), pidfile, logPath)
 	})
-	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	probe := new(dns.Msg)
-	probe.SetQuestion("version.server.", dns.TypeTXT)
-	probe.Question[0].Qclass = dns.ClassCHAOS
-	c := &dns.Client{Net: "udp", Timeout: 200 * time.Millisecond}
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		select {
-		case err := <-done:
-			exited = true
-			t.Fatalf("unbound exited: %v\n%s", err, out.String())
-		default:
-		}
-		if _, _, err := c.Exchange(probe, addr); err == nil {
-			return addr, logPath
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("unbound not answering on %s after 15s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // askValidated asks a validating resolver with dig +dnssec and checks the

@@ -333,32 +333,41 @@ func (m *MDNS) isClosed() bool {
 	return m.closed
 }
 
+// mdnsControl is what a read needs of a packet's control message: the
+// interface it came in on and the address it was sent to.
+type mdnsControl struct {
+	ifIndex int
+	dst     net.IP
+}
+
 func (m *MDNS) read4() {
-	defer m.wg.Done()
-	buf := make([]byte, mdnsMaxPacket)
-	for {
-		n, cm, src, err := m.conn4.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
+	m.readLoop(true, func(b []byte) (int, *mdnsControl, net.Addr, error) {
+		n, cm, src, err := m.conn4.ReadFrom(b)
+		if cm == nil {
+			return n, nil, src, err
 		}
-		ua, ok := src.(*net.UDPAddr)
-		if !ok || cm == nil {
-			continue
-		}
-		sa, _ := netip.AddrFromSlice(ua.IP)
-		dst, _ := netip.AddrFromSlice(cm.Dst)
-		m.safeReceive(mdnsPacket{ifIndex: cm.IfIndex, src: netip.AddrPortFrom(sa.Unmap(), uint16(ua.Port)), dst: dst.Unmap(), data: slices.Clone(buf[:n])})
-	}
+		return n, &mdnsControl{cm.IfIndex, cm.Dst}, src, err
+	})
 }
 
 func (m *MDNS) read6() {
+	m.readLoop(false, func(b []byte) (int, *mdnsControl, net.Addr, error) {
+		n, cm, src, err := m.conn6.ReadFrom(b)
+		if cm == nil {
+			return n, nil, src, err
+		}
+		return n, &mdnsControl{cm.IfIndex, cm.Dst}, src, err
+	})
+}
+
+// readLoop hands every packet read to safeReceive until the connection is
+// closed; unmap turns IPv4-mapped addresses into IPv4 ones (the IPv4
+// socket's).
+func (m *MDNS) readLoop(unmap bool, read func([]byte) (int, *mdnsControl, net.Addr, error)) {
 	defer m.wg.Done()
 	buf := make([]byte, mdnsMaxPacket)
 	for {
-		n, cm, src, err := m.conn6.ReadFrom(buf)
+		n, cm, src, err := read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -370,8 +379,11 @@ func (m *MDNS) read6() {
 			continue
 		}
 		sa, _ := netip.AddrFromSlice(ua.IP)
-		dst, _ := netip.AddrFromSlice(cm.Dst)
-		m.safeReceive(mdnsPacket{ifIndex: cm.IfIndex, src: netip.AddrPortFrom(sa, uint16(ua.Port)), dst: dst, data: slices.Clone(buf[:n])})
+		dst, _ := netip.AddrFromSlice(cm.dst)
+		if unmap {
+			sa, dst = sa.Unmap(), dst.Unmap()
+		}
+		m.safeReceive(mdnsPacket{ifIndex: cm.ifIndex, src: netip.AddrPortFrom(sa, uint16(ua.Port)), dst: dst, data: slices.Clone(buf[:n])})
 	}
 }
 
