@@ -125,25 +125,7 @@ func fit(msg []byte, r Reply, start, room int) ([]byte, Reply) {
 
 // appendBlob copies a compiled answer, or as much of it as room allows.
 func (s *Snapshot) appendBlob(msg []byte, a answer, room int) ([]byte, Reply) {
-	h := s.blobAt(a.off)
-	body := h[blobHeader:]
-	r := Reply{
-		Outcome:      Outcome(a.flags & answerOutcome),
-		AdditionalAt: len(msg) + int(binary.BigEndian.Uint16(h[2:])),
-		Answer:       binary.BigEndian.Uint16(h[4:]),
-		Authority:    binary.BigEndian.Uint16(h[6:]),
-		Additional:   binary.BigEndian.Uint16(h[8:]),
-	}
-	if room > 0 && len(body) > room {
-		// Cut before copying: a truncated DNS-SD list copies nothing.
-		if cut := r.AdditionalAt - len(msg); r.Additional > 0 && cut <= room {
-			r.Additional = 0
-			return append(msg, body[:cut]...), r
-		}
-		r.Answer, r.Authority, r.Additional, r.AdditionalAt, r.Truncated = 0, 0, 0, len(msg), true
-		return msg, r
-	}
-	return append(msg, body...), r
+	return appendBlobBytes(msg, s.blobAt(a.off), Outcome(a.flags&answerOutcome), room)
 }
 
 // appendNegative writes the SOA of a negative answer from the template for

@@ -157,8 +157,8 @@ func hasOwn(n nameRec) bool {
 	return false
 }
 
-// appendBlobBytes copies a blob held outside the chunks, as appendBlob
-// copies a compiled one.
+// appendBlobBytes copies the blob h (a compiled answer, or a signed one
+// held outside the chunks), or as much of it as room allows.
 func appendBlobBytes(msg, h []byte, o Outcome, room int) ([]byte, Reply) {
 	body := h[blobHeader:]
 	r := Reply{
@@ -169,6 +169,7 @@ func appendBlobBytes(msg, h []byte, o Outcome, room int) ([]byte, Reply) {
 		Additional:   binary.BigEndian.Uint16(h[8:]),
 	}
 	if room > 0 && len(body) > room {
+		// Cut before copying: a truncated DNS-SD list copies nothing.
 		if cut := r.AdditionalAt - len(msg); r.Additional > 0 && cut <= room {
 			r.Additional = 0
 			return append(msg, body[:cut]...), r
