@@ -15,9 +15,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/sys/unix"
 )
 
 // DoHPath is the URI path of DNS over HTTPS queries, the one RFC 8484 §3
@@ -272,7 +274,7 @@ func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) er
 			return fmt.Errorf("resolver: https %s: %w", a, err)
 		}
 		hs.TLSNextProto["h2"] = func(base *http.Server, c *tls.Conn, h http.Handler) {
-			h2.ServeConn(recordPerReply{c}, &http2.ServeConnOpts{BaseConfig: base, Handler: h})
+			h2.ServeConn(newDohConn(c), &http2.ServeConnOpts{BaseConfig: base, Handler: h})
 		}
 		s.addListener(trHTTPS, ln.Addr(), func() error {
 			// In-flight requests get a moment; answers take microseconds.
@@ -293,18 +295,60 @@ func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) er
 	return nil
 }
 
-// recordPerReply sends each HTTP/2 frame that ends a stream, with the
-// frames before it, in a TLS record of its own. Go's HTTP/2 server packs
-// the replies of several streams into one write when they are ready
-// together; a client that takes one reply per wake-up of its socket
-// (dnsperf's DoH client does) then leaves the others unread until more
-// data comes, and stalls: with it, dnsperf completed a few queries a
-// second. nghttp2, behind BIND, also writes one reply per record. Only
-// record boundaries change, never the bytes, so a frame cut across two
-// writes by the server's buffer does no harm.
-type recordPerReply struct{ *tls.Conn }
+// dohConn is a DoH connection as the HTTP/2 server sees it. It fixes two
+// ways in which Go's HTTP/2 server and dnsperf's DoH client (2.10, the
+// same in 2.14's src/net_doh.c) stall each other; nghttp2, behind BIND,
+// avoids both by the way it happens to write.
+//
+// Acknowledgements. dnsperf leaves Nagle's algorithm on and writes a POST
+// as two TLS records, HEADERS then DATA: the DATA, and every query after
+// it, is held in the client's kernel until the HEADERS is acknowledged.
+// The server cannot answer before the DATA, so when it has no earlier
+// reply to carry the ACK, Linux delays the ACK (40 ms and more) and the
+// connection stops. Each read re-arms quick-ACK mode (setQuickAck), so
+// what the server has just read is acknowledged at once.
+//
+// One reply per TLS record. dnsperf takes one reply out of its buffer per
+// read call and loses the body of a second reply decoded in the same
+// call. Write cuts each write after every frame that ends a stream
+// (splitReplies): only record boundaries change, never the bytes.
+type dohConn struct {
+	*tls.Conn
+	raw syscall.RawConn // the TCP socket, nil if there is none
+}
 
-func (c recordPerReply) Write(p []byte) (int, error) { return splitReplies(p, c.Conn.Write) }
+// newDohConn returns c with the socket under it, unwrapping the pool's
+// connection.
+func newDohConn(c *tls.Conn) dohConn {
+	nc := c.NetConn()
+	if rc, ok := nc.(*releasingConn); ok {
+		nc = rc.Conn
+	}
+	d := dohConn{Conn: c}
+	if sc, ok := nc.(syscall.Conn); ok {
+		d.raw, _ = sc.SyscallConn()
+	}
+	return d
+}
+
+func (c dohConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.raw != nil {
+		c.raw.Control(setQuickAck)
+	}
+	return n, err
+}
+
+func (c dohConn) Write(p []byte) (int, error) { return splitReplies(p, c.Conn.Write) }
+
+// setQuickAck puts the TCP socket fd in quick-ACK mode (TCP_QUICKACK,
+// tcp(7)): what it has received and not yet acknowledged is acknowledged
+// now, and so are the next segments, until the kernel's heuristics go
+// back to delaying ACKs. An error is ignored: the setting only changes
+// when ACKs leave.
+func setQuickAck(fd uintptr) {
+	unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+}
 
 // splitReplies writes p with write, cutting after every DATA or HEADERS
 // frame with END_STREAM (RFC 9113 §6.1, §6.2) that is not at its end.
