@@ -190,13 +190,13 @@ func TestSplitReplies(t *testing.T) {
 	}
 }
 
-// TestDoHConnQuickAck checks that a DoH connection has what it reads
+// TestAckingConn checks that a DoH connection has what it reads
 // acknowledged at once: a read leaves the socket in quick-ACK mode even
 // when it was in delayed-ACK mode before, as it is once the server has
 // answered. Without it, dnsperf's DoH client, which keeps Nagle's
 // algorithm on and sends a POST's HEADERS and DATA in two writes, holds
-// the DATA until the server's delayed ACK (see dohConn).
-func TestDoHConnQuickAck(t *testing.T) {
+// the DATA until the server's delayed ACK (see ackingConn).
+func TestAckingConn(t *testing.T) {
 	certFile, keyFile, _, err := tlscert.EnsureSelfSigned(t.TempDir(), []string{"ns1.ports.local"}, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -225,8 +225,12 @@ func TestDoHConnQuickAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	// As the listener hands it over: the pool's wrapper around the socket.
-	sc := tls.Server(&releasingConn{Conn: raw}, &tls.Config{GetCertificate: store.GetCertificate})
+	// As the DoH listener hands it over: under the pool's wrapper.
+	ac, ok := newAckingConn(&releasingConn{Conn: raw}).(*ackingConn)
+	if !ok {
+		t.Fatal("no socket found under the connection")
+	}
+	sc := tls.Server(ac, &tls.Config{GetCertificate: store.GetCertificate})
 	if err := sc.Handshake(); err != nil {
 		t.Fatal(err)
 	}
@@ -236,12 +240,8 @@ func TestDoHConnQuickAck(t *testing.T) {
 	}
 	defer cc.Close()
 
-	d := newDohConn(sc)
-	if d.raw == nil {
-		t.Fatal("no socket found under the TLS connection")
-	}
 	sockopt := func(set int) (quick int) {
-		err := d.raw.Control(func(fd uintptr) {
+		err := ac.raw.Control(func(fd uintptr) {
 			if set >= 0 {
 				unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, set)
 			}
@@ -260,7 +260,7 @@ func TestDoHConnQuickAck(t *testing.T) {
 			t.Fatal(err)
 		}
 		buf := make([]byte, 64)
-		if n, err := d.Read(buf); err != nil || string(buf[:n]) != "HEADERS of a POST" {
+		if n, err := sc.Read(buf); err != nil || string(buf[:n]) != "HEADERS of a POST" {
 			t.Fatalf("round %d: read %q, %v", i, buf[:n], err)
 		}
 		if q := sockopt(-1); q != 1 {
