@@ -15,9 +15,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/sys/unix"
 )
 
 // DoHPath is the URI path of DNS over HTTPS queries, the one RFC 8484 §3
@@ -283,7 +285,7 @@ func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) er
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			err := hs.ServeTLS(&limitedListener{Listener: ln, pool: pool, s: s}, "", "")
+			err := hs.ServeTLS(ackingListener{&limitedListener{Listener: ln, pool: pool, s: s}}, "", "")
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("https server stopped", "addr", ln.Addr().String(), "err", err)
 			}
@@ -293,18 +295,82 @@ func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) er
 	return nil
 }
 
+// Go's HTTP/2 server and dnsperf's DoH client (2.10, the same in 2.14's
+// src/net_doh.c) stall each other in two ways; nghttp2, behind BIND,
+// avoids both by the way it happens to write. The DoH listener corrects
+// each: ackingConn for the first, recordPerReply for the second.
+
+// ackingListener hands out its connections as ackingConns.
+type ackingListener struct{ net.Listener }
+
+func (l ackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newAckingConn(c), nil
+}
+
+// ackingConn is a TCP connection that has what it reads acknowledged at
+// once. dnsperf leaves Nagle's algorithm on and writes a POST as two TLS
+// records, HEADERS then DATA: the DATA, and every query after it, waits
+// in the client's kernel until the HEADERS is acknowledged. The server
+// cannot answer before the DATA, so when it has no earlier reply to carry
+// the ACK, Linux delays the ACK (40 ms or more) and the connection stops.
+// After each read from the socket that returns data, ackingConn re-arms
+// quick-ACK mode (setQuickAck). It sits under TLS so that this costs one
+// system call per read from the socket, not one per HTTP/2 frame.
+type ackingConn struct {
+	net.Conn
+	raw syscall.RawConn // the TCP socket
+}
+
+// newAckingConn returns c as an ackingConn, or c itself when no TCP
+// socket is found under it (the pool's wrapper is looked through).
+func newAckingConn(c net.Conn) net.Conn {
+	nc := c
+	if rc, ok := nc.(*releasingConn); ok {
+		nc = rc.Conn
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return c
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	return &ackingConn{Conn: c, raw: raw}
+}
+
+func (c *ackingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.raw.Control(setQuickAck)
+	}
+	return n, err
+}
+
 // recordPerReply sends each HTTP/2 frame that ends a stream, with the
-// frames before it, in a TLS record of its own. Go's HTTP/2 server packs
+// frames before it, in a TLS record of its own. dnsperf takes one reply
+// out of its buffer per read call; a second reply decoded in the same
+// call has its body dropped (its data callback pauses the HTTP/2 parser,
+// which counts the paused chunk as consumed). Go's HTTP/2 server packs
 // the replies of several streams into one write when they are ready
-// together; a client that takes one reply per wake-up of its socket
-// (dnsperf's DoH client does) then leaves the others unread until more
-// data comes, and stalls: with it, dnsperf completed a few queries a
-// second. nghttp2, behind BIND, also writes one reply per record. Only
-// record boundaries change, never the bytes, so a frame cut across two
-// writes by the server's buffer does no harm.
+// together. Only record boundaries change, never the bytes, so a frame
+// cut across two writes by the server's buffer does no harm.
 type recordPerReply struct{ *tls.Conn }
 
 func (c recordPerReply) Write(p []byte) (int, error) { return splitReplies(p, c.Conn.Write) }
+
+// setQuickAck puts the TCP socket fd in quick-ACK mode (TCP_QUICKACK,
+// tcp(7)): what it has received and not yet acknowledged is acknowledged
+// now, and so are the next segments, until the kernel's heuristics go
+// back to delaying ACKs. An error is ignored: the setting only changes
+// when ACKs leave.
+func setQuickAck(fd uintptr) {
+	unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+}
 
 // splitReplies writes p with write, cutting after every DATA or HEADERS
 // frame with END_STREAM (RFC 9113 §6.1, §6.2) that is not at its end.

@@ -2,15 +2,21 @@ package resolver
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/miekg/dns"
+	"github.com/svcdns/svcdns/internal/tlscert"
 	"github.com/svcdns/svcdns/internal/zonetest"
+	"golang.org/x/sys/unix"
 )
 
 func TestDecodeDoHRequest(t *testing.T) {
@@ -181,5 +187,84 @@ func TestSplitReplies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAckingConn checks that a DoH connection has what it reads
+// acknowledged at once: a read leaves the socket in quick-ACK mode even
+// when it was in delayed-ACK mode before, as it is once the server has
+// answered. Without it, dnsperf's DoH client, which keeps Nagle's
+// algorithm on and sends a POST's HEADERS and DATA in two writes, holds
+// the DATA until the server's delayed ACK (see ackingConn).
+func TestAckingConn(t *testing.T) {
+	certFile, keyFile, _, err := tlscert.EnsureSelfSigned(t.TempDir(), []string{"ns1.ports.local"}, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := tlscert.Open(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(store.Leaf())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client := make(chan *tls.Conn, 1)
+	go func() {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "ns1.ports.local"})
+		if err != nil {
+			t.Error(err)
+		}
+		client <- c
+	}()
+	raw, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	// As the DoH listener hands it over: under the pool's wrapper.
+	ac, ok := newAckingConn(&releasingConn{Conn: raw}).(*ackingConn)
+	if !ok {
+		t.Fatal("no socket found under the connection")
+	}
+	sc := tls.Server(ac, &tls.Config{GetCertificate: store.GetCertificate})
+	if err := sc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	cc := <-client
+	if cc == nil {
+		t.FailNow()
+	}
+	defer cc.Close()
+
+	sockopt := func(set int) (quick int) {
+		err := ac.raw.Control(func(fd uintptr) {
+			if set >= 0 {
+				unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, set)
+			}
+			quick, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return quick
+	}
+	for i := range 3 {
+		if q := sockopt(0); q != 0 {
+			t.Fatalf("round %d: TCP_QUICKACK reads %d after setting 0: cannot test", i, q)
+		}
+		if _, err := cc.Write([]byte("HEADERS of a POST")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		if n, err := sc.Read(buf); err != nil || string(buf[:n]) != "HEADERS of a POST" {
+			t.Fatalf("round %d: read %q, %v", i, buf[:n], err)
+		}
+		if q := sockopt(-1); q != 1 {
+			t.Errorf("round %d: after a read TCP_QUICKACK = %d, want 1 (acknowledge at once)", i, q)
+		}
 	}
 }
