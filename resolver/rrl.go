@@ -277,6 +277,11 @@ func (r *rrl) check(shard int, addr netip.Addr, resp []byte, now uint64) rrlVerd
 // one, else one whose bucket is full again (nothing is lost), else the one
 // least in debt, so that a flood of spoofed sources (each an account with
 // one response) cannot push out the account of the flood being limited.
+//
+// A compare-and-swap fails only when another worker's succeeded on the
+// same set, so each retry follows progress elsewhere and the loop ends; a
+// bound on the retries, answering when it is reached, granted more than
+// the bucket holds under contention (TestRRLConcurrent).
 func (r *rrl) take(sh *rrlShard, h uint64, now, interval uint64) bool {
 	set := r.accounts[(h&(r.sets-1))*rrlWays:][:rrlWays]
 	fp := h >> tatBits
@@ -284,7 +289,7 @@ func (r *rrl) take(sh *rrlShard, h uint64, now, interval uint64) bool {
 		fp = 1
 	}
 	tolerance := r.window - min(interval, r.window)
-	for range 8 {
+	for {
 		victim, victimDebt := 0, uint64(1<<63)
 		var victimWord uint64
 		for i := range set {
@@ -319,7 +324,6 @@ func (r *rrl) take(sh *rrlShard, h uint64, now, interval uint64) bool {
 			return true
 		}
 	}
-	return true // the set is contended beyond reason: err on answering
 }
 
 // rrlClockSkew bounds how far behind another worker's a worker's clock can
