@@ -607,29 +607,41 @@ zone:
 	default:
 		return nil, fmt.Errorf("unknown server %q", name)
 	}
+	s := &server{name: name, port: port, metrics: metrics}
+	if err := launch(s, c, dir, 30*time.Second, 2*time.Millisecond); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch starts c as s's process, its output in dir/server.log, and waits
+// until it answers the zone's SOA on s.port, asking every poll for at most
+// limit; s.ready is the time that took. A server that does not answer is
+// stopped.
+func launch(s *server, c *exec.Cmd, dir string, limit, poll time.Duration) error {
 	logf, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.Stdout, c.Stderr = logf, logf
 	t0 := time.Now()
 	if err := c.Start(); err != nil {
-		return nil, err
+		return err
 	}
-	s := &server{name: name, port: port, cmd: c, metrics: metrics}
+	s.cmd = c
 	cl := &dns.Client{Timeout: 100 * time.Millisecond}
 	m := new(dns.Msg)
 	m.SetQuestion("ports.local.", dns.TypeSOA)
-	for time.Since(t0) < 30*time.Second {
-		if r, _, err := cl.Exchange(m, fmt.Sprintf("127.0.0.1:%d", port)); err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1 {
+	for time.Since(t0) < limit {
+		if r, _, err := cl.Exchange(m, fmt.Sprintf("127.0.0.1:%d", s.port)); err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1 {
 			s.ready = time.Since(t0)
-			return s, nil
+			return nil
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(poll)
 	}
 	stop(s)
 	log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-	return nil, fmt.Errorf("not answering after 30 s; log:\n%s", log)
+	return fmt.Errorf("not answering after %v; log:\n%s", limit, log)
 }
 
 func stop(s *server) {

@@ -27,7 +27,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/svcdns/svcdns/internal/querymix"
 	"github.com/svcdns/svcdns/registry"
 )
@@ -275,29 +274,10 @@ zone:
 	default:
 		return nil, fmt.Errorf("unknown server %q", name)
 	}
-	logf, err := os.Create(filepath.Join(dir, "server.log"))
-	if err != nil {
+	if err := launch(&s.server, c, dir, 60*time.Second, 10*time.Millisecond); err != nil {
 		return nil, err
 	}
-	c.Stdout, c.Stderr = logf, logf
-	t0 := time.Now()
-	if err := c.Start(); err != nil {
-		return nil, err
-	}
-	s.cmd = c
-	cl := &dns.Client{Timeout: 100 * time.Millisecond}
-	m := new(dns.Msg)
-	m.SetQuestion("ports.local.", dns.TypeSOA)
-	for time.Since(t0) < 60*time.Second {
-		if r, _, err := cl.Exchange(m, fmt.Sprintf("127.0.0.1:%d", port)); err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1 {
-			s.ready = time.Since(t0)
-			return s, nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	stop(&s.server)
-	log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-	return nil, fmt.Errorf("not answering after 60 s; log:\n%s", log)
+	return s, nil
 }
 
 // dnsperfEncrypted runs dnsperf over DoT or DoH (POST) and returns the
