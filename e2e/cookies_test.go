@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -90,7 +89,8 @@ func startCookiePeer(t *testing.T, name string) string {
 	zone := filepath.Join(dir, "ports.local.zone")
 	opsWriteFile(t, zone, []byte(cookiePeerZone))
 	conf := filepath.Join(dir, name+".conf")
-	var cmd *exec.Cmd
+	var bin string
+	var args []string
 	switch name {
 	case "named":
 		// require-server-cookie: a cookie it does not accept gets
@@ -110,7 +110,7 @@ func startCookiePeer(t *testing.T, name string) string {
 controls { };
 zone "ports.local" { type primary; file "%[4]s"; };
 `, dir, port, cookieSecret, zone))
-		cmd = exec.Command(testenv.Tool(t, "named"), "-g", "-n", "1", "-c", conf)
+		bin, args = testenv.Tool(t, "named"), []string{"-g", "-n", "1", "-c", conf}
 	case "nsd":
 		opsWriteFile(t, conf, fmt.Appendf(nil, `server:
     ip-address: 127.0.0.1
@@ -133,7 +133,7 @@ zone:
     name: ports.local
     zonefile: ports.local.zone
 `, dir, port, cookieSecret))
-		cmd = exec.Command(testenv.Tool(t, "nsd"), "-d", "-c", conf)
+		bin, args = testenv.Tool(t, "nsd"), []string{"-d", "-c", conf}
 	case "knotd":
 		u, err := user.Current()
 		if err != nil {
@@ -162,21 +162,10 @@ zone:
     storage: %[1]s
     file: ports.local.zone
 `, dir, port, cookieSecret, u.Username))
-		cmd = exec.Command(testenv.Tool(t, "knotd"), "-c", conf)
+		bin, args = testenv.Tool(t, "knotd"), []string{"-c", conf}
 	}
 	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		stopProcess(t, name, cmd, done)
-		if t.Failed() {
-			t.Logf("%s log:\n%s", name, tail(out.String(), 16<<10))
-		}
-	})
+	runDaemon(t, name, out, bin, args...)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	if !opsWaitFor(20*time.Second, 20*time.Millisecond, func() bool {
 		_, err := opsSOASerial(addr)
