@@ -31,30 +31,40 @@ func FuzzAnswerWire(f *testing.F) {
 	h := resolver.NewHandler(zonetest.Excerpt(f), 0, nil)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, tcp := range []bool{false, true} {
-			a := h.AnswerWire(in, tcp, make([]byte, 0, 512))
-			if resolver.ParsesAsPlain(in) {
-				if b := h.AnswerViaMsg(in, tcp); !bytes.Equal(a, b) {
-					t.Fatalf("tcp=%v: wire and dns.Msg replies differ:\n% x\n% x", tcp, a, b)
-				}
-			}
-			if a == nil {
-				continue
-			}
-			m := new(dns.Msg)
-			if err := m.Unpack(a); err != nil {
-				t.Fatalf("tcp=%v: reply does not unpack: %v", tcp, err)
-			}
-			if len(in) >= 2 && m.Id != binary.BigEndian.Uint16(in) {
-				t.Fatalf("tcp=%v: reply ID %d, query ID %d", tcp, m.Id, binary.BigEndian.Uint16(in))
-			}
-			if !m.Response {
-				t.Fatalf("tcp=%v: reply without QR", tcp)
-			}
-			if !tcp && len(a) > resolver.DefaultUDPSize {
-				t.Fatalf("UDP reply of %d bytes", len(a))
-			}
+			checkReply(t, h, in, tcp)
 		}
 	})
+}
+
+// checkReply answers in on both paths and checks what every reply must
+// be: the wire path's reply the dns.Msg path's for a packet the wire path
+// takes, and any reply unpacking, with the query's ID and QR set, within
+// the UDP size. It returns the reply, unpacked (nil for none).
+func checkReply(t *testing.T, h *resolver.Handler, in []byte, tcp bool) *dns.Msg {
+	t.Helper()
+	a := h.AnswerWire(in, tcp, make([]byte, 0, 512))
+	if resolver.ParsesAsPlain(in) {
+		if b := h.AnswerViaMsg(in, tcp); !bytes.Equal(a, b) {
+			t.Fatalf("tcp=%v: wire and dns.Msg replies differ:\n% x\n% x", tcp, a, b)
+		}
+	}
+	if a == nil {
+		return nil
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(a); err != nil {
+		t.Fatalf("tcp=%v: reply does not unpack: %v", tcp, err)
+	}
+	if len(in) >= 2 && m.Id != binary.BigEndian.Uint16(in) {
+		t.Fatalf("tcp=%v: reply ID %d, query ID %d", tcp, m.Id, binary.BigEndian.Uint16(in))
+	}
+	if !m.Response {
+		t.Fatalf("tcp=%v: reply without QR", tcp)
+	}
+	if !tcp && len(a) > resolver.DefaultUDPSize {
+		t.Fatalf("UDP reply of %d bytes", len(a))
+	}
+	return m
 }
 
 // FuzzSignedAnswerWire sends arbitrary packets to a handler of a signed
@@ -80,21 +90,9 @@ func FuzzSignedAnswerWire(f *testing.F) {
 	h := resolver.NewHandler(snap, 0, nil)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, tcp := range []bool{false, true} {
-			a := h.AnswerWire(in, tcp, make([]byte, 0, 512))
-			if resolver.ParsesAsPlain(in) {
-				if b := h.AnswerViaMsg(in, tcp); !bytes.Equal(a, b) {
-					t.Fatalf("tcp=%v: wire and dns.Msg replies differ:\n% x\n% x", tcp, a, b)
-				}
-			}
-			if a == nil {
+			m := checkReply(t, h, in, tcp)
+			if m == nil {
 				continue
-			}
-			m := new(dns.Msg)
-			if err := m.Unpack(a); err != nil {
-				t.Fatalf("tcp=%v: reply does not unpack: %v", tcp, err)
-			}
-			if !tcp && len(a) > resolver.DefaultUDPSize {
-				t.Fatalf("UDP reply of %d bytes", len(a))
 			}
 			opt := m.IsEdns0()
 			if opt == nil || !opt.Do() || m.Truncated || len(m.Question) != 1 || m.Question[0].Qtype == dns.TypeRRSIG ||
