@@ -15,10 +15,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,12 +42,25 @@ type dohError struct {
 func (e *dohError) Error() string { return e.why }
 
 // decodeDoHRequest returns the DNS query a DoH request carries (RFC 8484
-// §4.1): for GET, the "dns" query parameter in unpadded base64url; for
-// POST, the body, with Content-Type application/dns-message. Its errors
-// are *dohError: 405 for another method, 415 for another content type,
-// 413 for a body over 65535 octets, 400 for anything else that is not a
-// DNS message (no or bad parameter, shorter than a header).
+// §4.1), reading a POST's body as decodeDoH needs it.
 func decodeDoHRequest(method, contentType, rawQuery string, body io.Reader) ([]byte, error) {
+	var b []byte
+	if method == http.MethodPost && isDoHType(contentType) {
+		var err error
+		if b, err = io.ReadAll(io.LimitReader(body, maxDoHMessage+1)); err != nil {
+			return nil, &dohError{http.StatusBadRequest, "reading the body: " + err.Error()}
+		}
+	}
+	return decodeDoH(method, contentType, rawQuery, b)
+}
+
+// decodeDoH returns the DNS query of a DoH request (RFC 8484 §4.1): for
+// GET, the "dns" query parameter in unpadded base64url; for POST, the
+// body, with Content-Type application/dns-message. Its errors are
+// *dohError: 405 for another method, 415 for another content type, 413
+// for a body over 65535 octets, 400 for anything else that is not a DNS
+// message (no or bad parameter, shorter than a header).
+func decodeDoH(method, contentType, rawQuery string, body []byte) ([]byte, error) {
 	var msg []byte
 	switch method {
 	case http.MethodGet, http.MethodHead:
@@ -62,14 +75,10 @@ func decodeDoHRequest(method, contentType, rawQuery string, body io.Reader) ([]b
 			return nil, &dohError{http.StatusBadRequest, "dns parameter is not base64url: " + err.Error()}
 		}
 	case http.MethodPost:
-		mt, _, err := mime.ParseMediaType(contentType)
-		if err != nil || mt != dohType {
+		if !isDoHType(contentType) {
 			return nil, &dohError{http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q, want %s", contentType, dohType)}
 		}
-		msg, err = io.ReadAll(io.LimitReader(body, maxDoHMessage+1))
-		if err != nil {
-			return nil, &dohError{http.StatusBadRequest, "reading the body: " + err.Error()}
-		}
+		msg = body
 	default:
 		return nil, &dohError{http.StatusMethodNotAllowed, "method " + method + ", want GET or POST"}
 	}
@@ -80,6 +89,16 @@ func decodeDoHRequest(method, contentType, rawQuery string, body io.Reader) ([]b
 		return nil, &dohError{http.StatusBadRequest, fmt.Sprintf("%d octets is not a DNS message", len(msg))}
 	}
 	return msg, nil
+}
+
+// isDoHType reports whether a Content-Type is application/dns-message,
+// with or without parameters.
+func isDoHType(contentType string) bool {
+	if contentType == dohType {
+		return true // what every client sends: no parsing
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == dohType
 }
 
 // queryParam returns the one value of key in a URL query, strictly: a
@@ -245,7 +264,8 @@ func (l handshakeLog) Write(p []byte) (int, error) {
 // POST on /dns-query over HTTP/2 or HTTP/1.1 (ALPN "h2", "http/1.1"), with
 // the transport's connection limits, the handshake time bounding the TLS
 // handshake and the request header, and the idle time closing idle
-// connections.
+// connections. HTTP/2 connections are served by h2Server, HTTP/1.1 ones
+// by net/http.
 func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) error {
 	lim = lim.withDefaults()
 	pool := newConnPool(lim.MaxConns, lim.PerSource, &s.transports[trHTTPS])
@@ -257,6 +277,7 @@ func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) er
 			s.Shutdown(context.Background())
 			return fmt.Errorf("resolver: listen https %s: %w", a, err)
 		}
+		h2 := newH2Server(s, lim)
 		hs := &http.Server{
 			Handler:           dohHandler{s},
 			TLSConfig:         tcfg,
@@ -266,16 +287,12 @@ func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) er
 			IdleTimeout:       lim.Idle,
 			MaxHeaderBytes:    16 << 10,
 			ErrorLog:          log.New(handshakeLog{s}, "", 0),
+			// Set, so that net/http leaves "h2" to h2Server.
+			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){
+				"h2": func(_ *http.Server, c *tls.Conn, _ http.Handler) { h2.serve(c) },
+			},
 		}
-		h2 := &http2.Server{MaxConcurrentStreams: uint32(lim.MaxStreams), IdleTimeout: lim.Idle}
-		if err := http2.ConfigureServer(hs, h2); err != nil {
-			ln.Close()
-			s.Shutdown(context.Background())
-			return fmt.Errorf("resolver: https %s: %w", a, err)
-		}
-		hs.TLSNextProto["h2"] = func(base *http.Server, c *tls.Conn, h http.Handler) {
-			h2.ServeConn(recordPerReply{c}, &http2.ServeConnOpts{BaseConfig: base, Handler: h})
-		}
+		hs.RegisterOnShutdown(h2.shutdown)
 		s.addListener(trHTTPS, ln.Addr(), func() error {
 			// In-flight requests get a moment; answers take microseconds.
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -295,11 +312,6 @@ func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) er
 	return nil
 }
 
-// Go's HTTP/2 server and dnsperf's DoH client (2.10, the same in 2.14's
-// src/net_doh.c) stall each other in two ways; nghttp2, behind BIND,
-// avoids both by the way it happens to write. The DoH listener corrects
-// each: ackingConn for the first, recordPerReply for the second.
-
 // ackingListener hands out its connections as ackingConns.
 type ackingListener struct{ net.Listener }
 
@@ -311,57 +323,129 @@ func (l ackingListener) Accept() (net.Conn, error) {
 	return newAckingConn(c), nil
 }
 
-// ackingConn is a TCP connection that has what it reads acknowledged at
-// once. dnsperf leaves Nagle's algorithm on and writes a POST as two TLS
-// records, HEADERS then DATA: the DATA, and every query after it, waits
-// in the client's kernel until the HEADERS is acknowledged. The server
-// cannot answer before the DATA, so when it has no earlier reply to carry
-// the ACK, Linux delays the ACK (40 ms or more) and the connection stops.
-// After each read from the socket that returns data, ackingConn re-arms
-// quick-ACK mode (setQuickAck). It sits under TLS so that this costs one
-// system call per read from the socket, not one per HTTP/2 frame.
+// ackingConn is the TCP connection under a DoH connection's TLS.
+//
+// It has what it reads acknowledged at once. dnsperf (2.10; the same in
+// 2.14's src/net_doh.c) leaves Nagle's algorithm on and writes a POST as
+// two TLS records, HEADERS then DATA: the DATA, and every query after it,
+// waits in the client's kernel until the HEADERS is acknowledged. The
+// server cannot answer before the DATA, so when it has no earlier reply
+// to carry the ACK, Linux delays the ACK (40 ms or more) and the
+// connection stops. After each read from the socket that returns data,
+// ackingConn re-arms quick-ACK mode (setQuickAck). It sits under TLS so
+// that this costs one system call per read from the socket, not one per
+// HTTP/2 frame.
+//
+// Once h2Server takes the connection (batch), it also holds what TLS
+// writes until the server is about to wait for the socket: the records of
+// every reply made from what was read go out in one write, and the read
+// deadline is the idle time, set before each wait.
 type ackingConn struct {
 	net.Conn
-	raw syscall.RawConn // the TCP socket
+	raw syscall.RawConn // the TCP socket; nil when none was found
+
+	mu       sync.Mutex // guards what follows, in batch mode
+	batching bool
+	closing  bool // wake was called: reads fail with errClosing
+	out      []byte
+	idle     time.Duration
+	wtimeout time.Duration
 }
 
-// newAckingConn returns c as an ackingConn, or c itself when no TCP
-// socket is found under it (the pool's wrapper is looked through).
-func newAckingConn(c net.Conn) net.Conn {
+// newAckingConn returns c as an ackingConn; without a TCP socket under it
+// (the pool's wrapper is looked through), it acknowledges nothing itself.
+func newAckingConn(c net.Conn) *ackingConn {
 	nc := c
 	if rc, ok := nc.(*releasingConn); ok {
 		nc = rc.Conn
 	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return c
+	ac := &ackingConn{Conn: c}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			ac.raw = raw
+		}
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return c
-	}
-	return &ackingConn{Conn: c, raw: raw}
+	return ac
 }
 
 func (c *ackingConn) Read(p []byte) (int, error) {
+	if err := c.beforeRead(); err != nil {
+		return 0, err
+	}
 	n, err := c.Conn.Read(p)
-	if n > 0 {
+	if n > 0 && c.raw != nil {
 		c.raw.Control(setQuickAck)
 	}
 	return n, err
 }
 
-// recordPerReply sends each HTTP/2 frame that ends a stream, with the
-// frames before it, in a TLS record of its own. dnsperf takes one reply
-// out of its buffer per read call; a second reply decoded in the same
-// call has its body dropped (its data callback pauses the HTTP/2 parser,
-// which counts the paused chunk as consumed). Go's HTTP/2 server packs
-// the replies of several streams into one write when they are ready
-// together. Only record boundaries change, never the bytes, so a frame
-// cut across two writes by the server's buffer does no harm.
-type recordPerReply struct{ *tls.Conn }
+// maxHeld is what a batching ackingConn holds before it writes anyway.
+const maxHeld = 64 << 10
 
-func (c recordPerReply) Write(p []byte) (int, error) { return splitReplies(p, c.Conn.Write) }
+func (c *ackingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.batching {
+		return c.Conn.Write(p)
+	}
+	c.out = append(c.out, p...)
+	if len(c.out) >= maxHeld {
+		return len(p), c.flushLocked()
+	}
+	return len(p), nil
+}
+
+// batch starts holding writes, with idle as the read deadline and wtimeout
+// bounding each write.
+func (c *ackingConn) batch(idle, wtimeout time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batching, c.idle, c.wtimeout = true, idle, wtimeout
+}
+
+// unbatch writes what is held and stops holding.
+func (c *ackingConn) unbatch() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.flushLocked()
+	c.batching = false
+	c.out = nil
+	return err
+}
+
+// wake ends a read in progress and fails every later one with errClosing.
+func (c *ackingConn) wake() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closing = true
+	c.Conn.SetReadDeadline(time.Now())
+}
+
+// beforeRead writes what is held and sets the idle deadline, in batch mode.
+func (c *ackingConn) beforeRead() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.batching {
+		return nil
+	}
+	if c.closing {
+		return errClosing
+	}
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
+	return c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+}
+
+func (c *ackingConn) flushLocked() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	c.Conn.SetWriteDeadline(time.Now().Add(c.wtimeout))
+	_, err := c.Conn.Write(c.out)
+	c.out = c.out[:0]
+	return err
+}
 
 // setQuickAck puts the TCP socket fd in quick-ACK mode (TCP_QUICKACK,
 // tcp(7)): what it has received and not yet acknowledged is acknowledged
@@ -370,26 +454,4 @@ func (c recordPerReply) Write(p []byte) (int, error) { return splitReplies(p, c.
 // when ACKs leave.
 func setQuickAck(fd uintptr) {
 	unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
-}
-
-// splitReplies writes p with write, cutting after every DATA or HEADERS
-// frame with END_STREAM (RFC 9113 §6.1, §6.2) that is not at its end.
-func splitReplies(p []byte, write func([]byte) (int, error)) (int, error) {
-	written := 0
-	for off := 0; off+9 <= len(p); {
-		end := off + 9 + (int(p[off])<<16 | int(p[off+1])<<8 | int(p[off+2]))
-		if end > len(p) {
-			break
-		}
-		if typ, flags := p[off+3], p[off+4]; typ <= 0x1 && flags&0x1 != 0 && end < len(p) {
-			n, err := write(p[written:end])
-			written += n
-			if err != nil {
-				return written, err
-			}
-		}
-		off = end
-	}
-	n, err := write(p[written:])
-	return written + n, err
 }

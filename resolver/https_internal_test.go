@@ -144,52 +144,6 @@ func FuzzDoHRequest(f *testing.F) {
 	})
 }
 
-// TestSplitReplies cuts a write after each frame that ends a stream, and
-// only there; the bytes written are the bytes given.
-func TestSplitReplies(t *testing.T) {
-	frame := func(typ, flags byte, stream byte, payload int) []byte {
-		b := []byte{0, byte(payload >> 8), byte(payload), typ, flags, 0, 0, 0, stream}
-		return append(b, make([]byte, payload)...)
-	}
-	h1 := frame(0x1, 0x4, 1, 20)     // HEADERS, END_HEADERS
-	d1 := frame(0x0, 0x1, 1, 90)     // DATA, END_STREAM
-	h3 := frame(0x1, 0x4|0x1, 3, 20) // HEADERS with END_STREAM (no body)
-	wu := frame(0x8, 0x0, 0, 4)      // WINDOW_UPDATE
-	h5 := frame(0x1, 0x4, 5, 20)     // HEADERS of a reply whose DATA comes later
-	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
-	for _, tc := range []struct {
-		name string
-		in   []byte
-		want [][]byte
-	}{
-		{"one reply", cat(h1, d1), [][]byte{cat(h1, d1)}},
-		{"three replies", cat(h1, d1, h3, wu, h1, d1), [][]byte{cat(h1, d1), h3, cat(wu, h1, d1)}},
-		{"reply then a header", cat(h1, d1, h5), [][]byte{cat(h1, d1), h5}},
-		{"no end of stream", cat(wu, h5), [][]byte{cat(wu, h5)}},
-		{"cut frame", cat(h1, d1, h1[:5]), [][]byte{cat(h1, d1), h1[:5]}},
-		{"not frames", []byte("garbage that is no frame"), [][]byte{[]byte("garbage that is no frame")}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var got [][]byte
-			n, err := splitReplies(tc.in, func(p []byte) (int, error) {
-				got = append(got, append([]byte(nil), p...))
-				return len(p), nil
-			})
-			if err != nil || n != len(tc.in) {
-				t.Fatalf("= %d, %v; want %d", n, err, len(tc.in))
-			}
-			if len(got) != len(tc.want) {
-				t.Fatalf("%d writes, want %d", len(got), len(tc.want))
-			}
-			for i := range got {
-				if !bytes.Equal(got[i], tc.want[i]) {
-					t.Errorf("write %d: %d octets, want %d", i, len(got[i]), len(tc.want[i]))
-				}
-			}
-		})
-	}
-}
-
 // TestAckingConn checks that a DoH connection has what it reads
 // acknowledged at once: a read leaves the socket in quick-ACK mode even
 // when it was in delayed-ACK mode before, as it is once the server has
@@ -226,8 +180,8 @@ func TestAckingConn(t *testing.T) {
 	}
 	defer raw.Close()
 	// As the DoH listener hands it over: under the pool's wrapper.
-	ac, ok := newAckingConn(&releasingConn{Conn: raw}).(*ackingConn)
-	if !ok {
+	ac := newAckingConn(&releasingConn{Conn: raw})
+	if ac.raw == nil {
 		t.Fatal("no socket found under the connection")
 	}
 	sc := tls.Server(ac, &tls.Config{GetCertificate: store.GetCertificate})
