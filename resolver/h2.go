@@ -34,7 +34,7 @@ import (
 //     dropped, as its data callback pauses the HTTP/2 parser, which counts
 //     the paused chunk as consumed.
 //   - The records of every reply made from what was read leave in one
-//     write, when the connection has nothing left to read (ackingConn
+//     write, when the connection has nothing left to read (heldConn
 //     holds them until then): one system call for many replies.
 
 // HTTP/2 settings of the DoH server (RFC 9113 §6.5.2).
@@ -64,12 +64,12 @@ type h2Server struct {
 	lim ConnLimits
 
 	mu      sync.Mutex
-	conns   map[*ackingConn]struct{}
+	conns   map[*heldConn]struct{}
 	closing atomic.Bool
 }
 
 func newH2Server(s *Server, lim ConnLimits) *h2Server {
-	return &h2Server{s: s, lim: lim, conns: map[*ackingConn]struct{}{}}
+	return &h2Server{s: s, lim: lim, conns: map[*heldConn]struct{}{}}
 }
 
 // shutdown tells every connection to send GOAWAY and close: each is woken
@@ -86,11 +86,11 @@ func (h *h2Server) shutdown() {
 // serve runs one HTTP/2 connection, tc, whose handshake net/http has done,
 // until it ends. Its errors go to the debug log.
 func (h *h2Server) serve(tc *tls.Conn) {
-	ac, _ := tc.NetConn().(*ackingConn)
+	ac, _ := tc.NetConn().(*heldConn)
 	if ac == nil {
 		// Not from the DoH listener (never, in the server): a connection
 		// with its own writer, so everything still goes out.
-		ac = &ackingConn{Conn: tc.NetConn()}
+		ac = &heldConn{Conn: tc.NetConn()}
 	}
 	h.mu.Lock()
 	h.conns[ac] = struct{}{}

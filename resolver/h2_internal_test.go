@@ -441,6 +441,32 @@ func TestDoHHTTP2Frames(t *testing.T) {
 	})
 }
 
+// serveCounted accepts one connection on loopback and runs serve on it
+// through a countingConn, which it also sends on counted (nil if the
+// accept failed).
+func serveCounted(t *testing.T, serve func(net.Conn)) (addr string, counted <-chan *countingConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan *countingConn, 1)
+	go func() {
+		raw, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+			ch <- nil
+			return
+		}
+		defer raw.Close()
+		cc := &countingConn{Conn: raw}
+		ch <- cc
+		serve(cc)
+	}()
+	return ln.Addr().String(), ch
+}
+
 // countingConn records each write to the socket.
 type countingConn struct {
 	net.Conn
@@ -470,22 +496,8 @@ func (c *countingConn) take() [][]byte {
 func TestDoHRepliesBatched(t *testing.T) {
 	s, h, _, _ := dohServer(t, ConnLimits{})
 	cfg, roots := labTLS(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	hs := newH2Server(s, DefaultConnLimits)
-	served := make(chan *countingConn, 1)
-	go func() {
-		raw, err := ln.Accept()
-		if err != nil {
-			t.Error(err)
-			served <- nil
-			return
-		}
-		cc := &countingConn{Conn: raw}
-		served <- cc
+	addr, served := serveCounted(t, func(cc net.Conn) {
 		tc := tls.Server(newAckingConn(cc), serverTLS(cfg, "h2"))
 		if err := tc.Handshake(); err != nil {
 			t.Error(err)
@@ -493,8 +505,8 @@ func TestDoHRepliesBatched(t *testing.T) {
 		}
 		hs.serve(tc)
 		tc.Close()
-	}()
-	c := dialH2(t, ln.Addr().String(), roots)
+	})
+	c := dialH2(t, addr, roots)
 	cc := <-served
 	if cc == nil {
 		t.FailNow()

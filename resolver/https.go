@@ -312,7 +312,8 @@ func (s *Server) ListenHTTPS(addrs []string, cfg *tls.Config, lim ConnLimits) er
 	return nil
 }
 
-// ackingListener hands out its connections as ackingConns.
+// ackingListener hands out its connections as heldConns that acknowledge
+// what they read at once.
 type ackingListener struct{ net.Listener }
 
 func (l ackingListener) Accept() (net.Conn, error) {
@@ -323,43 +324,45 @@ func (l ackingListener) Accept() (net.Conn, error) {
 	return newAckingConn(c), nil
 }
 
-// ackingConn is the TCP connection under a DoH connection's TLS.
+// heldConn is the TCP connection under the TLS of a DoH or DoT connection.
 //
-// It has what it reads acknowledged at once. dnsperf (2.10; the same in
-// 2.14's src/net_doh.c) leaves Nagle's algorithm on and writes a POST as
-// two TLS records, HEADERS then DATA: the DATA, and every query after it,
-// waits in the client's kernel until the HEADERS is acknowledged. The
-// server cannot answer before the DATA, so when it has no earlier reply
-// to carry the ACK, Linux delays the ACK (40 ms or more) and the
-// connection stops. After each read from the socket that returns data,
-// ackingConn re-arms quick-ACK mode (setQuickAck). It sits under TLS so
-// that this costs one system call per read from the socket, not one per
-// HTTP/2 frame.
+// Once the server has the connection (batch), it holds what TLS writes
+// until the server is about to wait for the socket: the records of every
+// reply made from what was read go out in one write. In DoH's batch mode
+// the read deadline is the idle time, set before each wait; DoT's
+// connection loop sets its own.
 //
-// Once h2Server takes the connection (batch), it also holds what TLS
-// writes until the server is about to wait for the socket: the records of
-// every reply made from what was read go out in one write, and the read
-// deadline is the idle time, set before each wait.
-type ackingConn struct {
+// A DoH connection's heldConn also has what it reads acknowledged at once.
+// dnsperf (2.10; the same in 2.14's src/net_doh.c) leaves Nagle's
+// algorithm on and writes a POST as two TLS records, HEADERS then DATA:
+// the DATA, and every query after it, waits in the client's kernel until
+// the HEADERS is acknowledged. The server cannot answer before the DATA,
+// so when it has no earlier reply to carry the ACK, Linux delays the ACK
+// (40 ms or more) and the connection stops. After each read from the
+// socket that returns data, heldConn re-arms quick-ACK mode (setQuickAck).
+// It sits under TLS so that this costs one system call per read from the
+// socket, not one per HTTP/2 frame.
+type heldConn struct {
 	net.Conn
-	raw syscall.RawConn // the TCP socket; nil when none was found
+	raw syscall.RawConn // the TCP socket, for quick ACKs; nil: none
 
 	mu       sync.Mutex // guards what follows, in batch mode
 	batching bool
 	closing  bool // wake was called: reads fail with errClosing
 	out      []byte
-	idle     time.Duration
+	idle     time.Duration // 0: the read deadline is left alone
 	wtimeout time.Duration
 }
 
-// newAckingConn returns c as an ackingConn; without a TCP socket under it
-// (the pool's wrapper is looked through), it acknowledges nothing itself.
-func newAckingConn(c net.Conn) *ackingConn {
+// newAckingConn returns c as a heldConn that acknowledges at once; without
+// a TCP socket under it (the pool's wrapper is looked through), it
+// acknowledges nothing itself.
+func newAckingConn(c net.Conn) *heldConn {
 	nc := c
 	if rc, ok := nc.(*releasingConn); ok {
 		nc = rc.Conn
 	}
-	ac := &ackingConn{Conn: c}
+	ac := &heldConn{Conn: c}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			ac.raw = raw
@@ -368,7 +371,7 @@ func newAckingConn(c net.Conn) *ackingConn {
 	return ac
 }
 
-func (c *ackingConn) Read(p []byte) (int, error) {
+func (c *heldConn) Read(p []byte) (int, error) {
 	if err := c.beforeRead(); err != nil {
 		return 0, err
 	}
@@ -379,10 +382,10 @@ func (c *ackingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// maxHeld is what a batching ackingConn holds before it writes anyway.
+// maxHeld is what a batching heldConn holds before it writes anyway.
 const maxHeld = 64 << 10
 
-func (c *ackingConn) Write(p []byte) (int, error) {
+func (c *heldConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.batching {
@@ -395,16 +398,16 @@ func (c *ackingConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// batch starts holding writes, with idle as the read deadline and wtimeout
-// bounding each write.
-func (c *ackingConn) batch(idle, wtimeout time.Duration) {
+// batch starts holding writes, with idle (if not 0) as the deadline of
+// each wait to read and wtimeout bounding each write.
+func (c *heldConn) batch(idle, wtimeout time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.batching, c.idle, c.wtimeout = true, idle, wtimeout
 }
 
 // unbatch writes what is held and stops holding.
-func (c *ackingConn) unbatch() error {
+func (c *heldConn) unbatch() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := c.flushLocked()
@@ -414,7 +417,7 @@ func (c *ackingConn) unbatch() error {
 }
 
 // wake ends a read in progress and fails every later one with errClosing.
-func (c *ackingConn) wake() {
+func (c *heldConn) wake() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closing = true
@@ -422,7 +425,7 @@ func (c *ackingConn) wake() {
 }
 
 // beforeRead writes what is held and sets the idle deadline, in batch mode.
-func (c *ackingConn) beforeRead() error {
+func (c *heldConn) beforeRead() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.batching {
@@ -434,10 +437,13 @@ func (c *ackingConn) beforeRead() error {
 	if err := c.flushLocked(); err != nil {
 		return err
 	}
+	if c.idle == 0 {
+		return nil
+	}
 	return c.Conn.SetReadDeadline(time.Now().Add(c.idle))
 }
 
-func (c *ackingConn) flushLocked() error {
+func (c *heldConn) flushLocked() error {
 	if len(c.out) == 0 {
 		return nil
 	}

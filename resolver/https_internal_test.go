@@ -3,7 +3,6 @@ package resolver
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"net"
@@ -11,10 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-	"time"
 
 	"github.com/miekg/dns"
-	"github.com/svcdns/svcdns/internal/tlscert"
 	"github.com/svcdns/svcdns/internal/zonetest"
 	"golang.org/x/sys/unix"
 )
@@ -149,18 +146,9 @@ func FuzzDoHRequest(f *testing.F) {
 // when it was in delayed-ACK mode before, as it is once the server has
 // answered. Without it, dnsperf's DoH client, which keeps Nagle's
 // algorithm on and sends a POST's HEADERS and DATA in two writes, holds
-// the DATA until the server's delayed ACK (see ackingConn).
+// the DATA until the server's delayed ACK (see heldConn).
 func TestAckingConn(t *testing.T) {
-	certFile, keyFile, _, err := tlscert.EnsureSelfSigned(t.TempDir(), []string{"ns1.ports.local"}, nil, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := tlscert.Open(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(store.Leaf())
+	cfg, roots := labTLS(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +172,7 @@ func TestAckingConn(t *testing.T) {
 	if ac.raw == nil {
 		t.Fatal("no socket found under the connection")
 	}
-	sc := tls.Server(ac, &tls.Config{GetCertificate: store.GetCertificate})
+	sc := tls.Server(ac, cfg)
 	if err := sc.Handshake(); err != nil {
 		t.Fatal(err)
 	}

@@ -61,19 +61,30 @@ func (s *Server) serveStream(ln net.Listener, st *stream) {
 			defer st.pool.release(c.RemoteAddr())
 			defer s.trackConn(c, false)
 			defer c.Close()
-			conn := c
 			if st.tls != nil {
-				tc, err := s.handshake(c, st)
-				if err != nil {
-					s.transports[st.transport].handshakeFailed.Add(1)
-					s.log.Debug("tls handshake failed", "transport", name, "remote", c.RemoteAddr().String(), "err", err)
-					return
-				}
-				conn = tc
+				s.serveTLS(c, shard, st)
+				return
 			}
-			s.serveConn(conn, shard, st)
+			s.serveConn(c, shard, st)
 		}(shard)
 	}
+}
+
+// serveTLS runs a TLS connection: the bounded handshake, then serveConn
+// over TLS. Under TLS, what is read is acknowledged at once, and replies
+// are held until the connection waits to read: those made from one read
+// leave in one write (heldConn).
+func (s *Server) serveTLS(c net.Conn, shard byte, st *stream) {
+	hc := newAckingConn(c)
+	tc, err := s.handshake(hc, st)
+	if err != nil {
+		s.transports[st.transport].handshakeFailed.Add(1)
+		s.log.Debug("tls handshake failed", "transport", transportNames[st.transport], "remote", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	hc.batch(0, s.limits.WriteTimeout)
+	defer hc.unbatch()
+	s.serveConn(tc, shard, st)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 65535+2); return &b }}

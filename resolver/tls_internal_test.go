@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,13 +9,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
+	"io"
 	"math/big"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/svcdns/svcdns/internal/tlscert"
 	"github.com/svcdns/svcdns/internal/zonetest"
 )
 
@@ -39,16 +42,7 @@ func clientCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // certificate, the transfer policy and the XoT policy given.
 func tlsServer(t *testing.T, allow []netip.Prefix, xot XoTPolicy, clientCAs *x509.CertPool, lim ConnLimits) (tcpAddr, tlsAddr string, roots *x509.CertPool) {
 	t.Helper()
-	certFile, keyFile, _, err := tlscert.EnsureSelfSigned(t.TempDir(), []string{"ns1.ports.local"}, nil, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := tlscert.Open(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots = x509.NewCertPool()
-	roots.AddCert(store.Leaf())
+	cfg, roots := labTLS(t)
 	h := NewHandler(zonetest.Excerpt(t), 0, nil)
 	s := NewServer(h, DefaultLimits, nil)
 	s.SetTransfer(h.Transfer(TransferPolicy{Allow: allow}))
@@ -56,7 +50,6 @@ func tlsServer(t *testing.T, allow []netip.Prefix, xot XoTPolicy, clientCAs *x50
 	if err := s.Listen([]string{"127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := &tls.Config{GetCertificate: store.GetCertificate}
 	if clientCAs != nil {
 		cfg.ClientAuth, cfg.ClientCAs = tls.VerifyClientCertIfGiven, clientCAs
 	}
@@ -204,5 +197,73 @@ func TestIXFROverTLS(t *testing.T) {
 	}
 	if n < 100 {
 		t.Errorf("IXFR over TLS: %d records, want the zone", n)
+	}
+}
+
+// TestDoTRepliesBatched pipelines 40 queries over DoT, each in a TLS
+// record of its own and all in one write, and checks that the replies are
+// the answers and leave in a few writes to the socket, not one each
+// (heldConn under serveTLS).
+func TestDoTRepliesBatched(t *testing.T) {
+	cfg, roots := labTLS(t)
+	h := NewHandler(zonetest.Excerpt(t), 0, nil)
+	s := NewServer(h, DefaultLimits, nil)
+	st := &stream{transport: trTLS, idle: 10 * time.Second, handshake: 5 * time.Second, pad: true, tls: serverTLS(cfg, alpnDoT)}
+	addr, served := serveCounted(t, func(cc net.Conn) { s.serveTLS(cc, 0, st) })
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	// The client sends each query in a TLS record of its own, as dnsperf
+	// does, and the records together: a heldConn of its own.
+	held := &heldConn{Conn: raw}
+	c := tls.Client(held, &tls.Config{RootCAs: roots, ServerName: "ns1.ports.local", NextProtos: []string{alpnDoT}})
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	cc := <-served
+	if cc == nil {
+		t.FailNow()
+	}
+	q := packQuery(t, "_rets._tcp.ports.local.", dns.TypeSRV, 1232, nil)
+	want := h.AnswerWire(q, true, nil)
+	framed := binary.BigEndian.AppendUint16(nil, uint16(len(q)))
+	framed = append(framed, q...)
+	readReply := func() {
+		t.Helper()
+		var size [2]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, binary.BigEndian.Uint16(size[:]))
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("reply differs from the answer path's")
+		}
+	}
+	c.Write(framed)
+	readReply()
+	time.Sleep(50 * time.Millisecond) // the handshake's and first reply's writes are done
+	cc.take()
+	held.batch(0, 5*time.Second)
+	for range 40 {
+		c.Write(framed)
+	}
+	if err := held.unbatch(); err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		readReply()
+	}
+	// The client's write may reach the server in several reads; each
+	// read is answered by one write.
+	if writes := cc.take(); len(writes) > 10 {
+		t.Errorf("40 replies in %d writes to the socket, want them gathered", len(writes))
+	} else {
+		t.Logf("40 replies in %d writes", len(writes))
 	}
 }
