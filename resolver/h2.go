@@ -86,11 +86,11 @@ func (h *h2Server) shutdown() {
 // serve runs one HTTP/2 connection, tc, whose handshake net/http has done,
 // until it ends. Its errors go to the debug log.
 func (h *h2Server) serve(tc *tls.Conn) {
-	ac, _ := tc.NetConn().(*heldConn)
-	if ac == nil {
-		// Not from the DoH listener (never, in the server): a connection
-		// with its own writer, so everything still goes out.
-		ac = &heldConn{Conn: tc.NetConn()}
+	ac, ok := tc.NetConn().(*heldConn)
+	if !ok {
+		// ackingListener hands out every DoH connection as a heldConn.
+		h.s.log.Error("https connection without a heldConn under TLS; closing", "remote", tc.RemoteAddr().String())
+		return
 	}
 	h.mu.Lock()
 	h.conns[ac] = struct{}{}
@@ -477,15 +477,9 @@ func (c *h2Conn) endRequest(s *h2Stream) error {
 		de := err.(*dohError)
 		return c.finish(s, de.status, de.why)
 	}
-	shard := in[1]
-	c.s.transports[trHTTPS].query(shard, 1)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	resp := c.s.answerStream(shard, in, c.client, (*bp)[:0])
-	resp = padReply(in, resp)
-	if c.s.queryLog {
-		c.s.logQuery(c.remote, transportNames[trHTTPS], in, resp)
-	}
+	resp := c.s.answerDoH(in, c.remote, c.client, (*bp)[:0])
 	if resp == nil {
 		return c.finish(s, http.StatusBadRequest, "not a DNS query")
 	}

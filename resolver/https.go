@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,15 +212,10 @@ func (h dohHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	shard := in[1]
-	s.transports[trHTTPS].query(shard, 1)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	resp := s.answerStream(shard, in, sourceOf(remoteAddr(r)), (*bp)[:0])
-	resp = padReply(in, resp)
-	if s.queryLog {
-		s.logQuery(remoteAddr(r), transportNames[trHTTPS], in, resp)
-	}
+	remote := remoteAddr(r)
+	resp := s.answerDoH(in, remote, sourceOf(remote), (*bp)[:0])
 	if resp == nil {
 		// A response, or a message the server drops: nothing to answer.
 		http.Error(w, "not a DNS query", http.StatusBadRequest)
@@ -237,6 +233,20 @@ func (h dohHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		w.Write(resp)
 	}
+}
+
+// answerDoH answers a DoH query through the stream answer path into out,
+// padded, and counts and logs it as the https transport's. It returns nil
+// when there is nothing to answer (a response, or a message the server
+// drops). Both HTTP/1.1 (dohHandler) and HTTP/2 (h2Conn) answer with it.
+func (s *Server) answerDoH(in []byte, remote net.Addr, client netip.Addr, out []byte) []byte {
+	shard := in[1]
+	s.transports[trHTTPS].query(shard, 1)
+	resp := padReply(in, s.answerStream(shard, in, client, out))
+	if s.queryLog {
+		s.logQuery(remote, transportNames[trHTTPS], in, resp)
+	}
+	return resp
 }
 
 func remoteAddr(r *http.Request) net.Addr {
@@ -332,8 +342,8 @@ func (l ackingListener) Accept() (net.Conn, error) {
 // the read deadline is the idle time, set before each wait; DoT's
 // connection loop sets its own.
 //
-// A DoH connection's heldConn also has what it reads acknowledged at once.
-// dnsperf (2.10; the same in 2.14's src/net_doh.c) leaves Nagle's
+// A heldConn made by newAckingConn (every DoH and DoT connection) also has
+// what it reads acknowledged at once. dnsperf (2.10; the same in 2.14's src/net_doh.c) leaves Nagle's
 // algorithm on and writes a POST as two TLS records, HEADERS then DATA:
 // the DATA, and every query after it, waits in the client's kernel until
 // the HEADERS is acknowledged. The server cannot answer before the DATA,
