@@ -8,6 +8,19 @@ import (
 	"github.com/svcdns/svcdns/resolver"
 )
 
+// requireNoAllocs answers each of qs into out in turn and fails the test
+// if an answer allocates.
+func requireNoAllocs(t *testing.T, h *resolver.Handler, name string, qs [][]byte, tcp bool, out []byte) {
+	t.Helper()
+	i := 0
+	if n := testing.AllocsPerRun(len(qs), func() {
+		h.AnswerWire(qs[i%len(qs)], tcp, out)
+		i++
+	}); n != 0 {
+		t.Errorf("%s: %.2f allocations per answer", name, n)
+	}
+}
+
 // TestAnswerWireAllocatesNothing answers every kind of question
 // (answerKinds: hits, aliases, DNS-SD lists and instances, NODATA,
 // unknown and invalid names with their EDE, port names, refused and
@@ -18,13 +31,7 @@ func TestAnswerWireAllocatesNothing(t *testing.T) {
 	out := make([]byte, 0, 65535)
 	check := func(name string, qs [][]byte, tcp bool) {
 		t.Helper()
-		i := 0
-		if n := testing.AllocsPerRun(len(qs), func() {
-			h.AnswerWire(qs[i%len(qs)], tcp, out)
-			i++
-		}); n != 0 {
-			t.Errorf("%s: %.2f allocations per answer", name, n)
-		}
+		requireNoAllocs(t, h, name, qs, tcp, out)
 	}
 	for _, k := range answerKinds(t) {
 		for _, v := range variants {

@@ -673,13 +673,7 @@ func TestSignedAnswersAllocateNothing(t *testing.T) {
 		for _, q := range qs {
 			h.AnswerWire(q, tcp, out) // signed on first use
 		}
-		i := 0
-		if n := testing.AllocsPerRun(len(qs), func() {
-			h.AnswerWire(qs[i%len(qs)], tcp, out)
-			i++
-		}); n != 0 {
-			t.Errorf("%s: %.2f allocations per answer", name, n)
-		}
+		requireNoAllocs(t, h, name, qs, tcp, out)
 	}
 	for _, k := range answerKinds(t) {
 		for j, v := range doVariants {
