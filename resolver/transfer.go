@@ -414,8 +414,10 @@ func tsigError(req *dns.Msg, t *dns.TSIG, code int) []byte {
 	m := new(dns.Msg)
 	m.SetRcode(req, dns.RcodeNotAuth)
 	m.Extra = append(m.Extra, &dns.TSIG{
-		Hdr:       dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
-		Algorithm: t.Algorithm, TimeSigned: t.TimeSigned, Fudge: t.Fudge,
+		Hdr: dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		// A TSIG that came with no RDATA has Algorithm "", which
+		// miekg/dns packs under a wrong RDLENGTH: the root name instead.
+		Algorithm: dns.Fqdn(t.Algorithm), TimeSigned: t.TimeSigned, Fudge: t.Fudge,
 		OrigId: req.Id, Error: uint16(code),
 	})
 	wire, err := m.Pack()
